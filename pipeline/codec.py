@@ -1,0 +1,115 @@
+"""Bytes in and out: orjson decoding, JSON Schema validation, dead-letter records.
+
+The JSON Schemas in `schemas/` are the contract; inbound events are checked with
+a compiled validator (fastjsonschema) so the hot path pays microseconds, and
+each failure is mapped to a dead-letter reason code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+from .domain import Event, InvalidEvent, Reason, format_time
+
+__all__ = [
+    "SCHEMA_DIR",
+    "EventDecoder",
+    "dead_letter",
+    "encode",
+    "load_schema",
+]
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+EVENT_SCHEMA = "clickstream-event.v1"
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema from `schemas/` by name, e.g. `session.v1`."""
+    document: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.json").read_text())
+    return document
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    return orjson.dumps(record)
+
+
+def _reason(error: fastjsonschema.JsonSchemaValueException) -> str:
+    if error.name == "data.schema_version":
+        return Reason.UNKNOWN_SCHEMA_VERSION
+    if error.rule == "required" or (error.rule == "anyOf" and error.name == "data"):
+        return Reason.MISSING_FIELD
+    if error.rule == "type":
+        return Reason.WRONG_TYPE
+    return Reason.INVALID_FIELD
+
+
+def _message(error: fastjsonschema.JsonSchemaValueException) -> str:
+    if error.rule == "anyOf" and error.name == "data":
+        return "event needs customer_id or anonymous_id (a non-empty string)"
+    field = error.name.removeprefix("data.").removeprefix("data")
+    text = error.message.replace(error.name, field or "event", 1)
+    if error.rule in ("required", "anyOf"):
+        return text
+    return f"{text} (got {error.value!r})"
+
+
+class EventDecoder:
+    """Record bytes to a validated `Event`; raises `InvalidEvent` with a reason code."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._validate: Callable[[Any], Any] = fastjsonschema.compile(load_schema(EVENT_SCHEMA))
+
+    def decode(self, raw: bytes) -> Event:
+        if len(raw) > self.max_bytes:
+            raise InvalidEvent(
+                Reason.OVERSIZE, f"record is {len(raw)} bytes; the limit is {self.max_bytes}"
+            )
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise InvalidEvent(Reason.MALFORMED_JSON, f"not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise InvalidEvent(
+                Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}"
+            )
+        try:
+            self._validate(data)
+        except fastjsonschema.JsonSchemaValueException as error:
+            raise InvalidEvent(_reason(error), _message(error)) from None
+        return Event.from_dict(data)
+
+
+def dead_letter(
+    reason: str,
+    error: str,
+    original: bytes,
+    *,
+    received_at: int,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    event: Event | None = None,
+) -> dict[str, Any]:
+    """A `clickstream.dead-letter` record (see `schemas/dead-letter.v1.json`)."""
+    return {
+        "schema_version": 1,
+        "reason": reason,
+        "error": error,
+        "original": base64.b64encode(original).decode("ascii"),
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "received_at": format_time(received_at),
+        "event_id": event.event_id if event else None,
+        "journey_key": event.key if event else None,
+    }

@@ -1,0 +1,197 @@
+"""Settings: one frozen object built from `JOURNEY_*` environment variables.
+
+`SETTINGS` is the single table of every variable (name, default, meaning); the
+README's settings table is generated from it (`journey settings --markdown`)
+and a test keeps the two in step. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .domain import JourneyPolicy, default_rules
+from .domain.carts import CartPolicy
+from .domain.sessions import SessionPolicy
+from .rules_file import load_rules
+
+__all__ = ["SETTINGS", "ConfigError", "Settings", "parse_duration"]
+
+
+class ConfigError(ValueError):
+    """A setting with a value that cannot be used; the message names the variable."""
+
+
+_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(text: str) -> int:
+    """'30m', '24h', '7d', '500ms' or plain seconds ('90') to milliseconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; expected e.g. 30m, 24h, 7d, 500ms or 90 (s)")
+    return int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text!r} must be a whole number >= 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{text!r} is not a TCP port (0-65535)")
+    return value
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    env: str
+    attr: str
+    default: str | None
+    help: str
+    parse: Callable[[str], Any] = _text
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("JOURNEY_KAFKA_BOOTSTRAP", "kafka_bootstrap", None,
+            "Kafka bootstrap servers (host:port,...). Unset: the embedded broker on loopback."),
+    Setting("JOURNEY_APP_ID", "app_id", "journey",
+            "Consumer group and changelog prefix; workers with one id share the work."),
+    Setting("JOURNEY_WEB_PORT", "web_port", "6066",
+            "Port of /metrics, /healthz, /readyz and /customers/{key}.", _port),
+    Setting("JOURNEY_WEB_HOST", "web_host", "0.0.0.0", "Address the web port binds."),
+    Setting("JOURNEY_PARTITIONS", "partitions", "8",
+            "Partitions of the topics `journey topics create` makes (the unit of scale-out).",
+            _positive_int),
+    Setting("JOURNEY_REPLICATION", "replication", "1",
+            "Replication factor of created topics.", _positive_int),
+    Setting("JOURNEY_SESSION_GAP", "session_gap_ms", "30m",
+            "Inactivity gap that ends a session (GA4/Snowplow use 30m).", parse_duration),
+    Setting("JOURNEY_SESSION_MAX", "session_max_ms", "24h",
+            "Longest session; a longer run of activity is cut.", parse_duration),
+    Setting("JOURNEY_LATENESS", "lateness_ms", "5m",
+            "Allowed lateness past the watermark; later events go to the dead-letter topic as"
+            " `late` (and still feed stages and carts).", parse_duration),
+    Setting("JOURNEY_ABANDON_AFTER", "abandon_after_ms", "30m",
+            "Idle time after which a non-empty cart is abandoned.", parse_duration),
+    Setting("JOURNEY_ALERT_COOLDOWN", "cooldown_ms", "24h",
+            "Per-customer gap between two cart-abandonment alerts.", parse_duration),
+    Setting("JOURNEY_ATTRIBUTION_WINDOW", "attribution_ms", "7d",
+            "How long after abandonment an order counts as a recovery.", parse_duration),
+    Setting("JOURNEY_IDLE_AFTER", "idle_after_ms", "10s",
+            "Wall-clock quiet time after which a partition's timers run on the wall clock.",
+            parse_duration),
+    Setting("JOURNEY_STAGE_RULES", "stage_rules", None,
+            "Path of a stage-rules JSON file (schemas/stage-rules.v1.json). Unset: the defaults."),
+    Setting("JOURNEY_MAX_EVENT_BYTES", "max_event_bytes", "65536",
+            "Largest accepted event record; larger ones are dead-lettered as `oversize`.",
+            _positive_int),
+    Setting("JOURNEY_DATA_DIR", "data_dir", ".journey",
+            "Local state directory of the worker (table stores)."),
+    Setting("JOURNEY_STORE", "store", "memory",
+            "Table store: memory (rebuilt from changelogs on start) or rocksdb.",
+            _choice("memory", "rocksdb")),
+    Setting("JOURNEY_LOG_LEVEL", "log_level", "info",
+            "Log level: debug, info, warning, error.",
+            _choice("debug", "info", "warning", "error")),
+    Setting("JOURNEY_KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol", "PLAINTEXT",
+            "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+            _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")),
+    Setting("JOURNEY_KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism", "PLAIN",
+            "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+            _choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
+    Setting("JOURNEY_KAFKA_SASL_USERNAME", "kafka_sasl_username", None, "SASL user name."),
+    Setting("JOURNEY_KAFKA_SASL_PASSWORD", "kafka_sasl_password", None, "SASL password."),
+    Setting("JOURNEY_KAFKA_SSL_CAFILE", "kafka_ssl_cafile", None,
+            "CA bundle for TLS; unset: the system's."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka_bootstrap: str | None = None
+    app_id: str = "journey"
+    web_port: int = 6066
+    web_host: str = "0.0.0.0"
+    partitions: int = 8
+    replication: int = 1
+    session_gap_ms: int = 30 * 60_000
+    session_max_ms: int = 24 * 3_600_000
+    lateness_ms: int = 5 * 60_000
+    abandon_after_ms: int = 30 * 60_000
+    cooldown_ms: int = 24 * 3_600_000
+    attribution_ms: int = 7 * 86_400_000
+    idle_after_ms: int = 10_000
+    stage_rules: str | None = None
+    max_event_bytes: int = 65536
+    data_dir: str = ".journey"
+    store: str = "memory"
+    log_level: str = "info"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_ssl_cafile: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every `JOURNEY_*` setting; raise `ConfigError` naming a bad one."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            text = env.get(setting.env, "").strip()
+            if not text:
+                continue
+            try:
+                values[setting.attr] = setting.parse(text)
+            except ValueError as error:
+                raise ConfigError(f"{setting.env}: {error}") from None
+        return cls(**values)
+
+    def policy(self, rules_path: str | None = None) -> JourneyPolicy:
+        """The journey core's policy from these settings (and a rules file, if any)."""
+        path = rules_path or self.stage_rules
+        return JourneyPolicy(
+            sessions=SessionPolicy(
+                gap_ms=self.session_gap_ms,
+                max_length_ms=self.session_max_ms,
+                lateness_ms=self.lateness_ms,
+            ),
+            carts=CartPolicy(
+                abandon_after_ms=self.abandon_after_ms,
+                cooldown_ms=self.cooldown_ms,
+                attribution_ms=self.attribution_ms,
+            ),
+            rules=load_rules(Path(path)) if path else default_rules(),
+        )
+
+
+def settings_markdown() -> str:
+    """The settings table for the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default is not None else "unset"
+        rows.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(rows)

@@ -1,0 +1,95 @@
+"""The journeys of one partition (or of a whole file): states, timers, watermark.
+
+Both shells run this loop: for each event, raise the watermark, let due timers
+fire, then process the event. Routing between journeys (a forwarded event, an
+identity stitch) is returned to the shell, which does it in place (offline) or
+through a Kafka topic (worker). `dirty` collects the keys changed since the
+shell last persisted state, so it writes each changed key once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .events import Event
+from .identity import absorb, detach
+from .journey import JourneyPolicy, JourneyState, Outcome, Outputs, advance, next_deadline, process
+from .timers import TimerQueue
+
+__all__ = ["JourneyEngine"]
+
+
+class JourneyEngine:
+    def __init__(self, policy: JourneyPolicy) -> None:
+        self.policy = policy
+        self.states: dict[str, JourneyState] = {}
+        self.timers = TimerQueue()
+        self.watermark = 0
+        self.dirty: set[str] = set()
+
+    def state(self, key: str) -> JourneyState:
+        state = self.states.get(key)
+        if state is None:
+            state = self.states[key] = JourneyState(key=key)
+        return state
+
+    def restore(self, states: Iterable[JourneyState]) -> None:
+        """Take over recovered states (e.g. from a changelog) and re-arm their timers."""
+        for state in states:
+            self.states[state.key] = state
+            self.timers.schedule(state.key, next_deadline(state, self.policy))
+            self.watermark = max(self.watermark, state.clock)
+
+    def _touched(self, state: JourneyState) -> None:
+        self.dirty.add(state.key)
+        self.timers.schedule(state.key, next_deadline(state, self.policy))
+
+    def observe(self, event_time: int, out: Outputs) -> None:
+        """Raise the watermark to `event_time` and fire what that made due."""
+        if event_time > self.watermark:
+            self.watermark = event_time
+            self.fire(self.watermark, out)
+
+    def fire(self, now: int, out: Outputs) -> None:
+        """Advance every journey whose next deadline is at or before `now`."""
+        while keys := self.timers.pop_due(now):
+            for key in keys:
+                state = self.states[key]
+                advance(state, now, self.policy, out)
+                self._touched(state)
+
+    def handle(self, event: Event, out: Outputs, key: str | None = None) -> str:
+        """Process `event` under `key` (default: its journey key); returns the `Outcome`."""
+        state = self.state(key or event.key)
+        outcome = process(state, event, self.watermark, self.policy, out)
+        if outcome != Outcome.FORWARDED:
+            self._touched(state)
+        return outcome
+
+    def forward_target(self, key: str) -> str | None:
+        state = self.states.get(key)
+        return state.alias_of if state else None
+
+    def detach(self, anonymous_id: str, customer_key: str) -> list[Any]:
+        """Stitch step 1, on the anonymous journey's partition."""
+        tombstone, moved = detach(self.state(anonymous_id), customer_key)
+        self.states[anonymous_id] = tombstone
+        self._touched(tombstone)
+        return moved
+
+    def absorb(self, customer_key: str, moved: list[Any], at: int, out: Outputs) -> None:
+        """Stitch step 2, on the customer's partition."""
+        state = self.state(customer_key)
+        absorb(state, moved, at, self.policy, out)
+        self._touched(state)
+
+    def horizon(self) -> int:
+        """How far past the last event time every session closes and every cart is judged."""
+        policy = self.policy
+        lateness = policy.sessions.lateness_ms
+        return max(policy.sessions.gap_ms, policy.carts.abandon_after_ms) + lateness + 1
+
+    def take_dirty(self) -> set[str]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty

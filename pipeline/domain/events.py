@@ -1,0 +1,155 @@
+"""The inbound event model, event time, and deterministic ids.
+
+Shape validation is the JSON Schema's job (`schemas/clickstream-event.v1.json`,
+applied by `pipeline.codec`); this module turns a schema-valid object into an
+`Event` and rejects what a schema cannot: a timestamp that does not parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "STAGES",
+    "Event",
+    "InvalidEvent",
+    "Reason",
+    "format_time",
+    "parse_time",
+    "stable_id",
+]
+
+STAGES: tuple[str, ...] = ("awareness", "consideration", "purchase", "retention", "advocacy")
+"""The journey stages, lowest first."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_MS = 946_684_800_000  # 2000-01-01: an epoch below this is seconds, not milliseconds
+_MAX_MS = 4_102_444_800_000  # 2100-01-01
+
+
+class Reason:
+    """Dead-letter reason codes (the `reason` field of `clickstream.dead-letter`)."""
+
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_FIELD = "invalid_field"
+    BAD_TIMESTAMP = "bad_timestamp"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    OVERSIZE = "oversize"
+    LATE = "late"
+
+    ALL: tuple[str, ...] = (
+        MALFORMED_JSON,
+        NOT_AN_OBJECT,
+        MISSING_FIELD,
+        WRONG_TYPE,
+        INVALID_FIELD,
+        BAD_TIMESTAMP,
+        UNKNOWN_SCHEMA_VERSION,
+        OVERSIZE,
+        LATE,
+    )
+
+
+class InvalidEvent(ValueError):
+    """An inbound record that cannot be processed; `reason` is a `Reason` code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse_time(value: object) -> int:
+    """`occurred_at` (RFC 3339 with zone, or epoch milliseconds) to epoch milliseconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent(
+                Reason.BAD_TIMESTAMP,
+                f"occurred_at {value!r} is not an RFC 3339 timestamp (e.g. 2026-03-01T12:00:00Z)",
+            ) from None
+        if moment.tzinfo is None:
+            raise InvalidEvent(
+                Reason.BAD_TIMESTAMP,
+                f"occurred_at {value!r} has no time zone; expected e.g. 'Z' or '+02:00'",
+            )
+        ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+    else:
+        raise InvalidEvent(
+            Reason.BAD_TIMESTAMP,
+            f"occurred_at {value!r} must be an RFC 3339 string or epoch milliseconds",
+        )
+    if not _MIN_MS <= ms < _MAX_MS:
+        raise InvalidEvent(
+            Reason.BAD_TIMESTAMP,
+            f"occurred_at {value!r} is outside 2000..2100; epoch values must be milliseconds",
+        )
+    return ms
+
+
+def format_time(ms: int) -> str:
+    """Epoch milliseconds to RFC 3339 UTC with milliseconds, as every output record carries."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """A deterministic id: the same parts give the same id on every replay."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=10).hexdigest()
+    return f"{prefix}_{digest}"
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """One clickstream event; `data` is the full inbound object (unknown fields kept)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: int
+    customer_id: str | None
+    anonymous_id: str | None
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The journey key: customer id, else anonymous id."""
+        return self.customer_id or self.anonymous_id or ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """Build from a schema-valid object; raises `InvalidEvent` for a bad timestamp."""
+        return cls(
+            event_id=data["event_id"],
+            event_type=data["event_type"],
+            occurred_at=parse_time(data["occurred_at"]),
+            customer_id=data.get("customer_id") or None,
+            anonymous_id=data.get("anonymous_id") or None,
+            data=data,
+        )
+
+    def field(self, path: str) -> Any:
+        """A dotted field of the event (`campaign.source`), or None when absent."""
+        value: Any = self.data
+        for part in path.split("."):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    @property
+    def channel(self) -> str | None:
+        value = self.data.get("channel")
+        return value if isinstance(value, str) else None
+
+    @property
+    def campaign(self) -> dict[str, Any] | None:
+        value = self.data.get("campaign")
+        return value if isinstance(value, dict) and value else None

@@ -1,0 +1,403 @@
+"""One journey's state and the two ways it moves: an event arrives, or time passes.
+
+`process(state, event, watermark)` and `advance(state, now)` are the whole
+decision surface of the pipeline; the offline runner and the Faust worker are
+shells that feed them and publish what they put into `Outputs`. Time is always
+an argument: `watermark` is the partition's highest event time, `now` is the
+watermark or, on an idle partition, the idle clock.
+
+Every decision is taken at an exact event time (a session closes after its last
+event + gap, a cart is abandoned at last activity + `abandon_after`, a stage
+lapses when its window ends), and the shells only decide *when* to ask, always
+at least `lateness` after that instant. So the same events give the same
+records whatever the batch sizes or timer cadence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import records
+from .carts import ACTIVITY, ADD, ORDER, REMOVE, CartPolicy, CartState
+from .events import STAGES, Event
+from .sessions import Session, SessionPolicy, close_due, next_close, place
+from .stages import LAPSE, Rule, StageRules, current_stage, default_rules, next_expiry, stage_rank
+
+__all__ = [
+    "Count",
+    "JourneyPolicy",
+    "JourneyState",
+    "Outcome",
+    "Output",
+    "Outputs",
+    "advance",
+    "next_deadline",
+    "process",
+    "record_transition",
+    "report_merge",
+]
+
+_CART_EVENTS = frozenset({ADD, REMOVE, *ACTIVITY})
+
+
+class Output:
+    """The logical outputs; `pipeline.topics` maps them to topic and file names."""
+
+    SESSIONS = "sessions"
+    TRANSITIONS = "stage_transitions"
+    CART_ALERTS = "cart_alerts"
+    ALL = (SESSIONS, TRANSITIONS, CART_ALERTS)
+
+
+class Outcome:
+    """What `process` did with an event."""
+
+    OK = "ok"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    FORWARDED = "forwarded"
+    """The key is an anonymous id stitched to a customer: send the event to that key."""
+
+
+class Count:
+    """Names of the counters the core reports through `Outputs.counts`."""
+
+    NO_SIGNAL = "events_without_stage_signal"
+    SESSIONS_OPENED = "sessions_opened"
+    SESSIONS_CLOSED = "sessions_closed"
+    SESSIONS_MERGED = "sessions_merged"
+    SESSIONS_OVER_CAP = "sessions_closed_over_cap"
+    TRANSITIONS = "stage_transitions"
+    ABANDONED = "cart_abandoned"
+    RECOVERED = "cart_recovered"
+    SUPPRESSED = "cart_alerts_suppressed_"  # + no_consent | cooldown
+    RECOVERY_EXPIRED = "cart_recovery_window_expired"
+    DEMOTE_NO_EFFECT = "demote_without_effect"
+    ALIASES = "identities_stitched"
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyPolicy:
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    carts: CartPolicy = field(default_factory=CartPolicy)
+    rules: StageRules = field(default_factory=default_rules)
+    dedupe_ids: int = 64
+    """Recent event ids remembered per journey for duplicate detection."""
+    max_aliases: int = 16
+    """Anonymous ids remembered per customer (older ones may be stitched again: harmless)."""
+    history: int = 5
+    """Recent transitions kept per journey for the query API."""
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What a call produced: records per output, counters, and identity stitches to route."""
+
+    records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    aliases: list[tuple[str, str, int]] = field(default_factory=list)
+    """(anonymous_id, customer_id, event time): the anonymous journey must move to the customer."""
+
+    def add(self, output: str, key: str, record: dict[str, Any]) -> None:
+        self.records.append((output, key, record))
+
+
+def _id_hash(event_id: str) -> int:
+    """A stable 64-bit digest of an event id: compact dedupe state that survives restarts."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(slots=True)
+class JourneyState:
+    """All state of one journey key; `to_data`/`from_data` give its plain-data form."""
+
+    key: str
+    customer_id: str | None = None
+    anonymous_id: str | None = None
+    stage: str | None = None
+    signals: dict[str, int] = field(default_factory=dict)
+    has_purchased: bool = False
+    event_count: int = 0
+    clock: int = 0
+    """The highest event time this journey has seen."""
+    sessions: list[Session] = field(default_factory=list)
+    cart: CartState = field(default_factory=CartState)
+    recent_ids: dict[int, None] = field(default_factory=dict)
+    alias_of: str | None = None
+    """Set on an anonymous journey stitched to a customer: its events go there."""
+    anonymous_ids: list[str] = field(default_factory=list)
+    history: list[list[Any]] = field(default_factory=list)
+    """Recent transitions as [from, to, reason, at]."""
+
+    def to_data(self) -> list[Any]:
+        return [
+            self.key,
+            self.customer_id,
+            self.anonymous_id,
+            self.stage,
+            self.signals,
+            self.has_purchased,
+            self.event_count,
+            self.clock,
+            [s.to_data() for s in self.sessions],
+            self.cart.to_data(),
+            list(self.recent_ids),
+            self.alias_of,
+            self.anonymous_ids,
+            self.history,
+        ]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> JourneyState:
+        state = cls(*data[:8])
+        state.sessions = [Session.from_data(s) for s in data[8]]
+        state.cart = CartState.from_data(data[9])
+        state.recent_ids = dict.fromkeys(data[10])
+        state.alias_of, state.anonymous_ids, state.history = data[11], data[12], data[13]
+        return state
+
+    @property
+    def contactable(self) -> bool:
+        return self.customer_id is not None and self.cart.consent is not False
+
+    def facts(self) -> dict[str, Any]:
+        """What stage rules may test about the customer (`customer.*`)."""
+        return {
+            "has_purchased": self.has_purchased,
+            "first_event": self.event_count == 0,
+            "stage": self.stage,
+        }
+
+
+def record_transition(
+    state: JourneyState,
+    to_stage: str,
+    reason: str,
+    at: int,
+    trigger: str | None,
+    session_id: str | None,
+    policy: JourneyPolicy,
+    out: Outputs,
+) -> None:
+    out.add(
+        Output.TRANSITIONS,
+        state.key,
+        records.stage_transition(
+            state.key,
+            state.customer_id,
+            state.anonymous_id,
+            state.stage,
+            to_stage,
+            reason,
+            at,
+            trigger,
+            session_id,
+        ),
+    )
+    out.counts[Count.TRANSITIONS] += 1
+    state.history = [*state.history, [state.stage, to_stage, reason, at]][-policy.history :]
+    state.stage = to_stage
+
+
+def _lapse(state: JourneyState, until: int, policy: JourneyPolicy, out: Outputs) -> None:
+    """Publish every lapse whose instant is at or before `until`, each at its own instant."""
+    windows = policy.rules.windows_ms
+    while True:
+        expiry = next_expiry(state.signals, state.stage, windows)
+        if expiry is None or expiry > until:
+            return
+        state.signals = {s: at for s, at in state.signals.items() if at + windows[s] > expiry}
+        to_stage = current_stage(state.signals, expiry, windows, known=True)
+        if to_stage is not None and to_stage != state.stage:
+            record_transition(state, to_stage, LAPSE, expiry, None, None, policy, out)
+
+
+def _judge_cart(state: JourneyState, until: int, policy: JourneyPolicy, out: Outputs) -> None:
+    deadline = state.cart.abandon_deadline(policy.carts)
+    if deadline is None or deadline > until:
+        return
+    _lapse(state, deadline, policy, out)
+    judgement = state.cart.judge(deadline, state.key, policy.carts)
+    if judgement is None:
+        return
+    if judgement.suppressed:
+        out.counts[Count.SUPPRESSED + judgement.suppressed] += 1
+        return
+    out.counts[Count.ABANDONED] += 1
+    out.add(
+        Output.CART_ALERTS,
+        state.key,
+        records.cart_abandoned(
+            state.key,
+            state.customer_id,
+            state.anonymous_id,
+            state.contactable,
+            state.stage,
+            judgement,
+        ),
+    )
+
+
+def _settle(state: JourneyState, until: int, policy: JourneyPolicy, out: Outputs) -> None:
+    """Take every time-driven decision due at or before event time `until`."""
+    _judge_cart(state, until, policy, out)
+    _lapse(state, until, policy, out)
+    expired = state.cart.trim_pending(until, policy.carts)
+    if expired:
+        out.counts[Count.RECOVERY_EXPIRED] += expired
+
+
+def _close(state: JourneyState, sessions: list[Session], out: Outputs, over_cap: bool) -> None:
+    for session in sessions:
+        out.counts[Count.SESSIONS_OVER_CAP if over_cap else Count.SESSIONS_CLOSED] += 1
+        out.add(
+            Output.SESSIONS,
+            state.key,
+            records.session_closed(state.key, state.customer_id, state.anonymous_id, session),
+        )
+
+
+def report_merge(state: JourneyState, survivor: Session, merged: list[str], out: Outputs) -> None:
+    out.counts[Count.SESSIONS_MERGED] += len(merged)
+    out.add(
+        Output.SESSIONS,
+        state.key,
+        records.session_merged(state.key, state.customer_id, state.anonymous_id, survivor, merged),
+    )
+
+
+def _apply_rule(
+    state: JourneyState,
+    rule: Rule,
+    event: Event,
+    session_id: str | None,
+    policy: JourneyPolicy,
+    out: Outputs,
+) -> None:
+    t = event.occurred_at
+    if rule.demote:
+        if stage_rank(state.stage) <= stage_rank(rule.stage):
+            out.counts[Count.DEMOTE_NO_EFFECT] += 1
+            return
+        above = STAGES[stage_rank(rule.stage) + 1 :]
+        state.signals = {s: at for s, at in state.signals.items() if s not in above}
+    state.signals[rule.stage] = max(state.signals.get(rule.stage, t), t)
+    to_stage = current_stage(state.signals, state.clock, policy.rules.windows_ms, known=True)
+    if to_stage is not None and to_stage != state.stage:
+        record_transition(state, to_stage, rule.id, t, event.event_id, session_id, policy, out)
+
+
+def _learn(state: JourneyState, event: Event, policy: JourneyPolicy, out: Outputs) -> None:
+    """Pick up ids and consent; ask for an anonymous journey to be stitched on first sight."""
+    if event.customer_id and state.customer_id is None:
+        state.customer_id = event.customer_id
+    anonymous_id = event.anonymous_id
+    if anonymous_id and state.anonymous_id is None:
+        state.anonymous_id = anonymous_id
+    if (
+        anonymous_id
+        and event.customer_id
+        and anonymous_id != state.key
+        and anonymous_id not in state.anonymous_ids
+    ):
+        state.anonymous_ids = [*state.anonymous_ids, anonymous_id][-policy.max_aliases :]
+        out.aliases.append((anonymous_id, state.key, event.occurred_at))
+        out.counts[Count.ALIASES] += 1
+    properties = event.data.get("properties")
+    if isinstance(properties, dict):
+        consent = properties.get("marketing_consent")
+        if isinstance(consent, bool):
+            state.cart.consent = consent
+
+
+def _is_duplicate(state: JourneyState, event_id: str, policy: JourneyPolicy) -> bool:
+    digest = _id_hash(event_id)
+    if digest in state.recent_ids:
+        return True
+    state.recent_ids[digest] = None
+    if len(state.recent_ids) > policy.dedupe_ids:
+        del state.recent_ids[next(iter(state.recent_ids))]
+    return False
+
+
+def process(
+    state: JourneyState, event: Event, watermark: int, policy: JourneyPolicy, out: Outputs
+) -> str:
+    """Apply one event (its key's state) and return its `Outcome`.
+
+    An event older than `watermark - lateness` is late: it feeds stages and the
+    cart but no session, since the session it would belong to may have closed.
+    """
+    if state.alias_of is not None and not event.customer_id:
+        return Outcome.FORWARDED
+    if _is_duplicate(state, event.event_id, policy):
+        return Outcome.DUPLICATE
+    t = event.occurred_at
+    state.clock = max(state.clock, t)
+    _settle(state, t, policy, out)
+    _learn(state, event, policy, out)
+    late = t < watermark - policy.sessions.lateness_ms
+    session: Session | None = None
+    if not late:
+        placement = place(state.sessions, state.key, event, state.stage, policy.sessions)
+        session = placement.session
+        if session.event_count == 1:
+            out.counts[Count.SESSIONS_OPENED] += 1
+        if placement.merged_ids:
+            report_merge(state, session, placement.merged_ids, out)
+        _close(state, placement.overflow, out, over_cap=True)
+    session_id = session.session_id if session else None
+    rule = policy.rules.match(event, state.facts())
+    if rule is None:
+        out.counts[Count.NO_SIGNAL] += 1
+    else:
+        _apply_rule(state, rule, event, session_id, policy, out)
+    kind = event.event_type
+    if kind in _CART_EVENTS:
+        for note in state.cart.apply(event, state.key, session_id, policy.carts):
+            out.counts[note] += 1
+    elif kind == ORDER:
+        state.has_purchased = True
+        for recovery in state.cart.complete_order(event, policy.carts):
+            out.counts[Count.RECOVERED] += 1
+            out.add(
+                Output.CART_ALERTS,
+                state.key,
+                records.cart_recovered(
+                    state.key,
+                    state.customer_id,
+                    state.anonymous_id,
+                    state.contactable,
+                    state.stage,
+                    session_id,
+                    recovery,
+                ),
+            )
+    state.event_count += 1
+    if session is not None:
+        session.stage_at_end = state.stage
+        session.cart_value = state.cart.value
+    return Outcome.LATE if late else Outcome.OK
+
+
+def advance(state: JourneyState, now: int, policy: JourneyPolicy, out: Outputs) -> None:
+    """Take the decisions that time has made due: `now` minus lateness has passed them."""
+    _close(state, close_due(state.sessions, now, policy.sessions), out, over_cap=False)
+    _settle(state, now - policy.sessions.lateness_ms, policy, out)
+
+
+def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
+    """The earliest `now` at which `advance` has something to do (None: nothing pending)."""
+    lateness = policy.sessions.lateness_ms
+    candidates = [next_close(state.sessions, policy.sessions)]
+    cart_due = state.cart.abandon_deadline(policy.carts)
+    if cart_due is not None:
+        candidates.append(cart_due + lateness)
+    expiry = next_expiry(state.signals, state.stage, policy.rules.windows_ms)
+    if expiry is not None:
+        candidates.append(expiry + lateness)
+    due = [c for c in candidates if c is not None]
+    return min(due) if due else None

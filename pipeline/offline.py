@@ -1,0 +1,177 @@
+"""`journey process`: the journey core over a file, writing the same records as the topics.
+
+Two passes: validate every record (invalid ones go straight to the dead-letter
+file) keeping the valid ones' bytes, then process them in event-time order
+(stable for ties) with the engine. At the end, time moves past every session
+gap and cart timeout, so every session closes and every open cart is judged.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .codec import EventDecoder, dead_letter, encode
+from .domain import Event, InvalidEvent, JourneyPolicy, Outcome, Output, Outputs, Reason
+from .domain.engine import JourneyEngine
+from .topics import DEAD_LETTER_FILE, OUTPUT_FILES
+
+__all__ = ["Summary", "process_records"]
+
+
+@dataclass(slots=True)
+class Summary:
+    records: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    outputs: Counter[str] = field(default_factory=Counter)
+    to_stage: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    core: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "events_by_outcome": dict(self.outcomes),
+            "records_by_output": dict(self.outputs),
+            "transitions_by_stage": dict(self.to_stage),
+            "dead_letters_by_reason": dict(self.dead_letters),
+            "counters": dict(sorted(self.core.items())),
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.records / self.seconds) if self.seconds else None,
+        }
+
+    def render(self) -> str:
+        lines = [f"records read: {self.records} in {self.seconds:.1f} s"]
+        for title, counts in (
+            ("events by outcome", self.outcomes),
+            ("records written", self.outputs),
+            ("stage transitions by new stage", self.to_stage),
+            ("dead letters by reason", self.dead_letters),
+        ):
+            lines.append(f"{title}:")
+            lines += [f"  {name:<32} {n:>10}" for name, n in sorted(counts.items())] or [
+                "  (none)"
+            ]
+        return "\n".join(lines)
+
+
+class _Files:
+    """The four output files, one JSON record per line."""
+
+    def __init__(self, out_dir: Path, stack: ExitStack, summary: Summary) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.summary = summary
+        self.handles: dict[str, IO[bytes]] = {
+            name: stack.enter_context((out_dir / file).open("wb"))
+            for name, file in {**OUTPUT_FILES, "dead_letter": DEAD_LETTER_FILE}.items()
+        }
+
+    def write(self, out: Outputs) -> None:
+        summary = self.summary
+        for output, _key, record in out.records:
+            self.handles[output].write(encode(record) + b"\n")
+            summary.outputs[record.get("type", output)] += 1
+            if output == Output.TRANSITIONS:
+                summary.to_stage[record["to_stage"]] += 1
+        summary.core.update(out.counts)
+        out.records.clear()
+        out.counts.clear()
+
+    def dead(self, reason: str, error: str, raw: bytes, index: int, event: Event | None) -> None:
+        record = dead_letter(
+            reason, error, raw, received_at=int(time.time() * 1000), offset=index, event=event
+        )
+        self.handles["dead_letter"].write(encode(record) + b"\n")
+        self.summary.dead_letters[reason] += 1
+        self.summary.outputs["dead_letter"] += 1
+
+
+def _progress(total: int | None) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} / {task.total:,}" if total else "{task.completed:,}"),
+        TimeRemainingColumn(),
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    )
+
+
+def process_records(
+    records: Iterable[bytes],
+    policy: JourneyPolicy,
+    out_dir: Path,
+    max_event_bytes: int,
+) -> Summary:
+    """Run the journey core over raw records and write the output files."""
+    summary = Summary()
+    decoder = EventDecoder(max_event_bytes)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        files = _Files(out_dir, stack, summary)
+        progress = stack.enter_context(_progress(None))
+        reading = progress.add_task("validating", total=None)
+        valid: list[tuple[int, int, bytes]] = []
+        for index, raw in enumerate(records):
+            summary.records += 1
+            try:
+                event = decoder.decode(raw)
+            except InvalidEvent as error:
+                summary.outcomes["invalid"] += 1
+                files.dead(error.reason, str(error), raw, index, None)
+            else:
+                valid.append((event.occurred_at, index, raw))
+            if index % 10_000 == 0:
+                progress.update(reading, completed=index)
+        progress.remove_task(reading)
+        valid.sort(key=lambda entry: (entry[0], entry[1]))
+        working = progress.add_task("processing", total=len(valid))
+        _run(valid, policy, files, summary, lambda n: progress.update(working, completed=n))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _decoded(valid: list[tuple[int, int, bytes]]) -> Iterator[tuple[int, bytes, Event]]:
+    for _t, index, raw in valid:
+        yield index, raw, Event.from_dict(orjson.loads(raw))
+
+
+def _run(
+    valid: list[tuple[int, int, bytes]],
+    policy: JourneyPolicy,
+    files: _Files,
+    summary: Summary,
+    advance_bar: Any,
+) -> None:
+    engine = JourneyEngine(policy)
+    out = Outputs()
+    for n, (index, raw, event) in enumerate(_decoded(valid), 1):
+        engine.observe(event.occurred_at, out)
+        outcome = engine.handle(event, out)
+        if outcome == Outcome.FORWARDED:
+            target = engine.forward_target(event.key)
+            assert target is not None
+            outcome = engine.handle(event, out, key=target)
+            summary.core["events_forwarded_to_customer"] += 1
+        summary.outcomes[outcome] += 1
+        if outcome == Outcome.LATE:
+            lag = engine.watermark - event.occurred_at
+            files.dead(Reason.LATE, f"event is {lag} ms behind the watermark", raw, index, event)
+        while out.aliases:
+            anonymous_id, customer_key, at = out.aliases.pop(0)
+            engine.absorb(customer_key, engine.detach(anonymous_id, customer_key), at, out)
+        files.write(out)
+        if n % 10_000 == 0:
+            advance_bar(n)
+    engine.fire(engine.watermark + engine.horizon(), out)
+    files.write(out)

@@ -1,0 +1,32 @@
+"""Topic and file names: the one place each is spelled."""
+
+from __future__ import annotations
+
+from .domain import Output
+
+__all__ = [
+    "DEAD_LETTER",
+    "DEAD_LETTER_FILE",
+    "EVENTS",
+    "OUTPUT_FILES",
+    "OUTPUT_TOPICS",
+    "PUBLIC_TOPICS",
+]
+
+EVENTS = "clickstream.events"
+DEAD_LETTER = "clickstream.dead-letter"
+
+OUTPUT_TOPICS: dict[str, str] = {
+    Output.TRANSITIONS: "journey.stage-transitions",
+    Output.CART_ALERTS: "journey.cart-abandonments",
+    Output.SESSIONS: "journey.sessions",
+}
+
+OUTPUT_FILES: dict[str, str] = {
+    Output.TRANSITIONS: "stage-transitions.jsonl",
+    Output.CART_ALERTS: "cart-abandonments.jsonl",
+    Output.SESSIONS: "sessions.jsonl",
+}
+DEAD_LETTER_FILE = "dead-letter.jsonl"
+
+PUBLIC_TOPICS: tuple[str, ...] = (EVENTS, DEAD_LETTER, *OUTPUT_TOPICS.values())

@@ -110,10 +110,18 @@ class _Customer:
 
     def _landing(self) -> None:
         medium = self.campaign["medium"]
-        self._emit("ad_clicked", 0, channel=_CHANNEL_OF_MEDIUM.get(medium, "ads"),
-                   campaign=dict(self.campaign))  # fmt: skip
-        self._emit("page_viewed", 2_000, channel=_CHANNEL_OF_MEDIUM.get(medium, "ads"),
-                   campaign=dict(self.campaign))  # fmt: skip
+        self._emit(
+            "ad_clicked",
+            0,
+            channel=_CHANNEL_OF_MEDIUM.get(medium, "ads"),
+            campaign=dict(self.campaign),
+        )
+        self._emit(
+            "page_viewed",
+            2_000,
+            channel=_CHANNEL_OF_MEDIUM.get(medium, "ads"),
+            campaign=dict(self.campaign),
+        )
 
     def _research(self, views: int) -> dict[str, Any]:
         self._emit("search_performed", self._step(), properties={"query": "gift ideas"})
@@ -203,14 +211,23 @@ def _malformed(rng: random.Random, index: int) -> bytes:
         return orjson.dumps({"event_type": "page_viewed", "occurred_at": "2026-01-01T00:00:00Z"})
     if kind == 2:
         return orjson.dumps(
-            {"event_id": f"bad-{index}", "event_type": "page_viewed",
-             "occurred_at": "last tuesday", "anonymous_id": "a-bad"}
-        )  # fmt: skip
+            {
+                "event_id": f"bad-{index}",
+                "event_type": "page_viewed",
+                "occurred_at": "last tuesday",
+                "anonymous_id": "a-bad",
+            }
+        )
     if kind == 3:
         return orjson.dumps(
-            {"event_id": f"bad-{index}", "event_type": "nps_submitted", "nps_score": "ten",
-             "occurred_at": "2026-01-01T00:00:00Z", "customer_id": "c-bad"}
-        )  # fmt: skip
+            {
+                "event_id": f"bad-{index}",
+                "event_type": "nps_submitted",
+                "nps_score": "ten",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "customer_id": "c-bad",
+            }
+        )
     return orjson.dumps(["not", "an", "object"])
 
 

@@ -59,9 +59,7 @@ class Summary:
             ("dead letters by reason", self.dead_letters),
         ):
             lines.append(f"{title}:")
-            lines += [f"  {name:<32} {n:>10}" for name, n in sorted(counts.items())] or [
-                "  (none)"
-            ]
+            lines += [f"  {name:<32} {n:>10}" for name, n in sorted(counts.items())] or ["  (none)"]
         return "\n".join(lines)
 
 
@@ -156,22 +154,13 @@ def _run(
     engine = JourneyEngine(policy)
     out = Outputs()
     for n, (index, raw, event) in enumerate(_decoded(valid), 1):
-        engine.observe(event.occurred_at, out)
-        outcome = engine.handle(event, out)
-        if outcome == Outcome.FORWARDED:
-            target = engine.forward_target(event.key)
-            assert target is not None
-            outcome = engine.handle(event, out, key=target)
-            summary.core["events_forwarded_to_customer"] += 1
+        outcome = engine.ingest(event, out)
         summary.outcomes[outcome] += 1
         if outcome == Outcome.LATE:
             lag = engine.watermark - event.occurred_at
             files.dead(Reason.LATE, f"event is {lag} ms behind the watermark", raw, index, event)
-        while out.aliases:
-            anonymous_id, customer_key, at = out.aliases.pop(0)
-            engine.absorb(customer_key, engine.detach(anonymous_id, customer_key), at, out)
         files.write(out)
         if n % 10_000 == 0:
             advance_bar(n)
-    engine.fire(engine.watermark + engine.horizon(), out)
+    engine.finish(out)
     files.write(out)

@@ -17,7 +17,9 @@ from .identity import absorb, detach
 from .journey import JourneyPolicy, JourneyState, Outcome, Outputs, advance, next_deadline, process
 from .timers import TimerQueue
 
-__all__ = ["JourneyEngine"]
+__all__ = ["FORWARDED_COUNT", "JourneyEngine"]
+
+FORWARDED_COUNT = "events_forwarded_to_customer"
 
 
 class JourneyEngine:
@@ -83,6 +85,24 @@ class JourneyEngine:
         state = self.state(customer_key)
         absorb(state, moved, at, self.policy, out)
         self._touched(state)
+
+    def ingest(self, event: Event, out: Outputs) -> str:
+        """Observe, process and route in place, for one process holding every journey."""
+        self.observe(event.occurred_at, out)
+        outcome = self.handle(event, out)
+        if outcome == Outcome.FORWARDED:
+            target = self.forward_target(event.key)
+            assert target is not None
+            outcome = self.handle(event, out, key=target)
+            out.counts[FORWARDED_COUNT] += 1
+        while out.aliases:
+            anonymous_id, customer_key, at = out.aliases.pop(0)
+            self.absorb(customer_key, self.detach(anonymous_id, customer_key), at, out)
+        return outcome
+
+    def finish(self, out: Outputs) -> None:
+        """End of input: move time past every gap and timeout so all is closed and judged."""
+        self.fire(self.watermark + self.horizon(), out)
 
     def horizon(self) -> int:
         """How far past the last event time every session closes and every cart is judged."""

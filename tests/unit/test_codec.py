@@ -1,0 +1,63 @@
+import base64
+
+import orjson
+import pytest
+
+from pipeline.codec import EventDecoder, dead_letter
+from pipeline.domain import InvalidEvent, Reason
+
+from ..support import T0
+
+decoder = EventDecoder(max_bytes=2048)
+GOOD = {
+    "event_id": "e1",
+    "event_type": "page_viewed",
+    "occurred_at": "2026-03-02T09:00:00Z",
+    "anonymous_id": "a1",
+}
+
+
+def raw(**changes):
+    data = {**GOOD, **changes}
+    return orjson.dumps({k: v for k, v in data.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    ("record", "reason", "says"),
+    [
+        (b'{"event_id": ', Reason.MALFORMED_JSON, "not valid JSON"),
+        (b"[1, 2]", Reason.NOT_AN_OBJECT, "got list"),
+        (raw(event_id=...), Reason.MISSING_FIELD, "event_id"),
+        (raw(anonymous_id=...), Reason.MISSING_FIELD, "customer_id or anonymous_id"),
+        (raw(anonymous_id=None), Reason.MISSING_FIELD, "customer_id or anonymous_id"),
+        (raw(occurred_at="tomorrow"), Reason.BAD_TIMESTAMP, "'tomorrow'"),
+        (raw(occurred_at="2026-03-02T09:00:00"), Reason.BAD_TIMESTAMP, "no time zone"),
+        (raw(occurred_at=1_772_442_000), Reason.BAD_TIMESTAMP, "milliseconds"),
+        (raw(schema_version=2), Reason.UNKNOWN_SCHEMA_VERSION, "got 2"),
+        (raw(rating="five"), Reason.WRONG_TYPE, "rating must be integer (got 'five')"),
+        (raw(nps_score=11), Reason.INVALID_FIELD, "nps_score"),
+        (raw(channel="pigeon"), Reason.INVALID_FIELD, "pigeon"),
+        (raw(properties={"blob": "x" * 3000}), Reason.OVERSIZE, "limit is 2048"),
+    ],
+)
+def test_bad_records_get_a_reason_code_and_a_message_naming_the_problem(record, reason, says):
+    with pytest.raises(InvalidEvent) as caught:
+        decoder.decode(record)
+    assert caught.value.reason == reason
+    assert says in str(caught.value)
+
+
+def test_unknown_fields_and_types_are_kept_and_epoch_millis_accepted():
+    event = decoder.decode(raw(event_type="weather_checked", occurred_at=T0, extra={"x": 1}))
+    assert event.occurred_at == T0 and event.data["extra"] == {"x": 1}
+    assert event.key == "a1"
+
+
+def test_customer_id_is_the_journey_key_when_both_are_present():
+    assert decoder.decode(raw(customer_id="c1")).key == "c1"
+
+
+def test_dead_letter_keeps_the_original_bytes():
+    record = dead_letter(Reason.MALFORMED_JSON, "broken", b"\xff{", received_at=T0, offset=3)
+    assert base64.b64decode(record["original"]) == b"\xff{"
+    assert record["received_at"] == "2026-03-02T09:00:00.000Z"

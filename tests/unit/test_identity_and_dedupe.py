@@ -1,0 +1,55 @@
+from pipeline.domain import JourneyPolicy, JourneyState, Outcome
+
+from ..support import MINUTE, Run, event, product
+
+
+def anonymous_then_login():
+    return [
+        event("page_viewed", 0, customer=None, anonymous="a-9"),
+        event("cart_item_added", MINUTE, customer=None, anonymous="a-9", product=product("p")),
+        event("logged_in", 2 * MINUTE, customer="c-9", anonymous="a-9"),
+        event("product_viewed", 3 * MINUTE, customer=None, anonymous="a-9"),
+    ]
+
+
+def test_anonymous_history_moves_under_the_customer_key():
+    run = Run(anonymous_then_login())
+    state = run.engine.states["c-9"]
+    assert state.anonymous_id == "a-9"
+    assert state.cart.items and state.event_count == 4
+    assert run.engine.states["a-9"].alias_of == "c-9"
+    [session] = run.sessions
+    assert session["journey_key"] == "c-9" and session["event_count"] == 4
+    [alert] = run.alerts
+    assert alert["journey_key"] == "c-9" and alert["contactable"] is True
+    assert run.out.counts["events_forwarded_to_customer"] == 1
+    assert run.outcomes[-1] == Outcome.OK
+
+
+def test_stitching_reports_the_session_merge_and_keeps_the_anonymous_session_id():
+    run = Run(anonymous_then_login())
+    [merge] = run.merges
+    assert merge["session_id"] == run.sessions[0]["session_id"]
+    anonymous_only = Run(anonymous_then_login()[:2])
+    assert anonymous_only.sessions[0]["session_id"] == run.sessions[0]["session_id"]
+
+
+def test_duplicate_event_ids_are_dropped_within_the_window():
+    e = event("product_viewed", 0)
+    run = Run([e, e, event("product_viewed", MINUTE), e])
+    assert run.outcomes == [Outcome.OK, Outcome.DUPLICATE, Outcome.OK, Outcome.DUPLICATE]
+    assert run.sessions[0]["event_count"] == 2
+
+
+def test_dedupe_memory_is_bounded_per_journey():
+    policy = JourneyPolicy(dedupe_ids=3)
+    events = [event("page_viewed", i, event_id=f"id{i}") for i in range(5)]
+    run = Run([*events, events[0], events[4]], policy)
+    assert run.outcomes[-2:] == [Outcome.OK, Outcome.DUPLICATE]
+    assert len(run.engine.states["c-1"].recent_ids) == 3
+
+
+def test_state_round_trips_through_plain_data():
+    run = Run(anonymous_then_login()[:3])
+    for state in run.engine.states.values():
+        assert JourneyState.from_data(state.to_data()) == state

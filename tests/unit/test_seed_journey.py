@@ -1,0 +1,90 @@
+"""The seeds' journey, worked by hand: ad click, research, a cart left and bought two
+days later, onboarding, a review and a referral, then a detractor NPS."""
+
+from pipeline.domain import Outcome
+
+from ..support import DAY, MINUTE, Run, event, order, product
+
+SHOES = product("shoes", 80.0)
+BAG = product("bag", 40.0)
+
+
+def seed_journey():
+    return [
+        event(
+            "ad_clicked", 0, channel="social", campaign={"source": "instagram", "medium": "paid"}
+        ),
+        event("page_viewed", 1 * MINUTE, channel="social", campaign={"source": "instagram"}),
+        event("search_performed", 3 * MINUTE),
+        event("product_viewed", 5 * MINUTE, product=SHOES),
+        event("reviews_viewed", 7 * MINUTE, product=SHOES),
+        event("cart_item_added", 9 * MINUTE, product=SHOES),
+        event("cart_item_added", 10 * MINUTE, product=BAG),
+        # the visitor leaves; two days later they come back and buy the shoes only
+        event("cart_viewed", 2 * DAY),
+        event("order_completed", 2 * DAY + 5 * MINUTE, order=order("o-1", SHOES)),
+        event("onboarding_step_completed", 3 * DAY),
+        event("review_submitted", 10 * DAY, rating=5),
+        event("referral_sent", 10 * DAY + 2 * MINUTE),
+        event("nps_submitted", 20 * DAY, nps_score=3),
+    ]
+
+
+def test_stages_follow_the_journey_with_rule_ids_as_reasons():
+    run = Run(seed_journey())
+    assert run.stages == [
+        (None, "awareness", "ad-engagement"),
+        ("awareness", "consideration", "research"),
+        ("consideration", "purchase", "cart-activity"),
+        ("purchase", "retention", "engagement"),
+        ("retention", "advocacy", "positive-review"),
+        ("advocacy", "retention", "nps-detractor"),
+    ]
+    assert all(o == Outcome.OK for o in run.outcomes)
+
+
+def test_cart_left_is_abandoned_once_then_recovered_by_the_later_order():
+    run = Run(seed_journey())
+    abandoned, recovered = run.alerts
+    assert abandoned["type"] == "cart_abandoned"
+    assert abandoned["value"] == 120.0
+    assert abandoned["last_activity_at"] == "2026-03-02T09:10:00.000Z"
+    assert abandoned["abandoned_at"] == "2026-03-02T09:40:00.000Z"
+    assert abandoned["contactable"] is True
+    assert abandoned["stage"] == "purchase"
+    assert abandoned["channel"] is None and abandoned["campaign"] is None
+    assert {i["product_id"] for i in abandoned["items"]} == {"shoes", "bag"}
+    assert recovered["type"] == "cart_recovered"
+    assert recovered["alert_id"] == abandoned["alert_id"]
+    assert recovered["order_id"] == "o-1"
+    assert recovered["recovered_value"] == 80.0
+    assert recovered["time_to_recovery_seconds"] == (2 * DAY + 5 * MINUTE - 40 * MINUTE) / 1000
+
+
+def test_sessions_split_on_the_thirty_minute_gap():
+    run = Run(seed_journey())
+    assert [s["event_count"] for s in run.sessions] == [7, 2, 1, 2, 1]
+    first = run.sessions[0]
+    assert first["started_at"] == "2026-03-02T09:00:00.000Z"
+    assert first["ended_at"] == "2026-03-02T09:10:00.000Z"
+    assert first["first_channel"] == "social"
+    assert first["first_campaign"] == {"source": "instagram", "medium": "paid"}
+    assert first["page_count"] == 1
+    assert first["stage_at_start"] is None and first["stage_at_end"] == "purchase"
+    assert first["cart_value"] == 120.0 and first["converted"] is False
+    assert run.sessions[1]["converted"] is True
+    assert not run.merges
+
+
+def test_transitions_carry_their_trigger_and_session():
+    run = Run(seed_journey())
+    first_session = run.sessions[0]["session_id"]
+    assert run.transitions[0]["session_id"] == first_session
+    assert run.transitions[0]["trigger_event_id"] is not None
+    assert run.transitions[0]["occurred_at"] == "2026-03-02T09:00:00.000Z"
+
+
+def test_replay_gives_identical_records():
+    first = Run(seed_journey()).out.records
+    again = Run(seed_journey()).out.records
+    assert first == again

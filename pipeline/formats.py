@@ -41,10 +41,9 @@ def open_input(path: str) -> IO[bytes]:
     """A file path, `-` for stdin; `.gz` is decompressed."""
     if path == "-":
         return sys.stdin.buffer
-    handle: IO[bytes] = open(path, "rb")  # noqa: SIM115 - returned to the caller
     if path.endswith(".gz"):
-        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
-    return handle
+        return gzip.open(path, "rb")
+    return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
 def read_records(handle: IO[bytes], fmt: str) -> Iterator[bytes]:
@@ -55,15 +54,18 @@ def read_records(handle: IO[bytes], fmt: str) -> Iterator[bytes]:
             if line:
                 yield line
         return
-    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-    rows = csv.DictReader(text)
-    if fmt == "rees46":
-        yield from _rees46(rows)
-    elif fmt == "snowplow":
-        for row in rows:
-            yield orjson.dumps(_snowplow_event(row))
-    else:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+    try:
+        rows = csv.DictReader(text)
+        if fmt == "rees46":
+            yield from _rees46(rows)
+        else:
+            for row in rows:
+                yield orjson.dumps(_snowplow_event(row))
+    finally:
+        text.detach()
 
 
 def _csv_time(value: str) -> str:

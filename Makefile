@@ -27,13 +27,13 @@ lint: install
 	$(BIN)/mypy pipeline/domain
 
 unit: install
-	$(BIN)/pytest -W error tests/unit tests/component
+	$(BIN)/pytest tests/unit tests/component
 
 integration: install
-	$(BIN)/pytest -W error tests/integration
+	$(BIN)/pytest tests/integration
 
 test: lint
-	$(BIN)/pytest -W error
+	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python bench/process_bench.py

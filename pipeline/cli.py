@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -74,6 +76,92 @@ def generate(count: int, customers: int, seed: int, malformed: float, output: st
     with stream:
         for record in records(count, customers, seed=seed, malformed=malformed):
             stream.write(record.value + b"\n")
+
+
+@contextlib.contextmanager
+def _bootstrap(settings: Settings) -> Iterator[str]:
+    """The configured broker (checked to answer), else an embedded one for this command's life."""
+    from .broker import BrokerError, embedded_broker, wait_for_broker
+    from .kafka_admin import client_options
+
+    try:
+        if settings.kafka_bootstrap:
+            wait_for_broker(settings.kafka_bootstrap, **client_options(settings))
+            yield settings.kafka_bootstrap
+            return
+        with embedded_broker() as broker:
+            click.echo(f"embedded broker (memory only) at {broker.bootstrap}", err=True)
+            yield broker.bootstrap
+    except BrokerError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.option("--port", default=9092, show_default=True, help="Loopback port; 0 picks a free one.")
+def broker(port: int) -> None:
+    """Run the embedded broker in the foreground; prints its bootstrap address first."""
+    from .broker import BrokerError, start_embedded_broker
+
+    try:
+        running = start_embedded_broker(port)
+    except BrokerError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(running.bootstrap)
+    click.echo("memory only: all data is gone when it stops. Ctrl-C to stop.", err=True)
+    try:
+        running.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@main.group()
+def topics() -> None:
+    """Provision or list the pipeline's topics (JOURNEY_KAFKA_BOOTSTRAP required)."""
+
+
+def _configured_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise click.UsageError(
+            "JOURNEY_KAFKA_BOOTSTRAP is not set (start a broker with `journey broker`)"
+        )
+    return settings.kafka_bootstrap
+
+
+@topics.command("create")
+@click.option("--internal/--no-internal", default=True, help="Also the worker's own topics.")
+def topics_create(internal: bool) -> None:
+    """Create the missing topics with JOURNEY_PARTITIONS / JOURNEY_REPLICATION."""
+    from .kafka_admin import ensure_topics
+
+    settings = _settings()
+    created = ensure_topics(settings, _configured_bootstrap(settings), internal=internal)
+    click.echo("created: " + (", ".join(created) if created else "nothing (all exist)"))
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """Show the topics and their partition counts."""
+    from .kafka_admin import list_topics
+
+    settings = _settings()
+    for name, partitions in sorted(list_topics(settings, _configured_bootstrap(settings)).items()):
+        click.echo(f"{name}\t{partitions}")
+
+
+@main.command()
+def worker() -> None:
+    """Run a stream worker (embedded broker when JOURNEY_KAFKA_BOOTSTRAP is unset)."""
+    from .worker import run_worker
+
+    settings = _settings()
+    try:
+        policy = settings.policy()
+    except RulesFileError as error:
+        raise click.UsageError(str(error)) from None
+    with _bootstrap(settings) as bootstrap:
+        run_worker(settings, bootstrap, policy)
 
 
 @main.command()

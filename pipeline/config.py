@@ -160,6 +160,20 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
     ),
     Setting(
+        "JOURNEY_KAFKA_SESSION_TIMEOUT",
+        "session_timeout_ms",
+        "10s",
+        "Consumer group session timeout: how soon a dead worker's partitions move.",
+        parse_duration,
+    ),
+    Setting(
+        "JOURNEY_BATCH_SIZE",
+        "batch_size",
+        "1000",
+        "Records processed (and state written once per changed journey) per batch.",
+        _positive_int,
+    ),
+    Setting(
         "JOURNEY_STAGE_RULES",
         "stage_rules",
         None,
@@ -232,6 +246,8 @@ class Settings:
     cooldown_ms: int = 24 * 3_600_000
     attribution_ms: int = 7 * 86_400_000
     idle_after_ms: int = 10_000
+    session_timeout_ms: int = 10_000
+    batch_size: int = 1000
     stage_rules: str | None = None
     max_event_bytes: int = 65536
     data_dir: str = ".journey"

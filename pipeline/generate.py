@@ -249,9 +249,12 @@ def generate(
     heap: list[tuple[int, int, int, list[tuple[int, dict[str, Any]]]]] = []
     started = 0
 
+    now = start_ms
+
     def admit() -> None:
         nonlocal started
         start = start_ms + rng.randrange(span_ms) + (started // customers) * span_ms
+        start = max(start, now)  # a journey never starts behind the stream: output stays ordered
         persona = rng.choices(names, weights)[0]
         journey = _Customer(started, random.Random(rng.getrandbits(64)), start, persona).build()
         heapq.heappush(heap, (start, started, 0, journey))
@@ -262,6 +265,7 @@ def generate(
     produced = 0
     while produced < events:
         t, index, position, journey = heapq.heappop(heap)
+        now = t
         if malformed and rng.random() < malformed:
             yield GeneratedRecord(f"malformed-{produced}", _malformed(rng, produced), t)
             produced += 1

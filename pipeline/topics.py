@@ -11,6 +11,9 @@ __all__ = [
     "OUTPUT_FILES",
     "OUTPUT_TOPICS",
     "PUBLIC_TOPICS",
+    "STATE_TABLE",
+    "changelog_topic",
+    "route_topic",
 ]
 
 EVENTS = "clickstream.events"
@@ -30,3 +33,15 @@ OUTPUT_FILES: dict[str, str] = {
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 
 PUBLIC_TOPICS: tuple[str, ...] = (EVENTS, DEAD_LETTER, *OUTPUT_TOPICS.values())
+
+STATE_TABLE = "journeys"
+
+
+def changelog_topic(app_id: str) -> str:
+    """The journeys table's changelog, as faust names it: `{app_id}-{table}-changelog`."""
+    return f"{app_id}-{STATE_TABLE}-changelog"
+
+
+def route_topic(app_id: str) -> str:
+    """Events and identity stitches travelling to the partition that owns their journey."""
+    return f"{app_id}-journey-route"

@@ -32,6 +32,8 @@ REMOVE = "cart_item_removed"
 ACTIVITY = frozenset({"cart_viewed", "checkout_started", "payment_info_entered"})
 ORDER = "order_completed"
 
+OVER_CAP = "cart_items_over_cap"
+NO_PRODUCT = "cart_event_without_product"
 SUPPRESSED_NO_CONSENT = "no_consent"
 SUPPRESSED_COOLDOWN = "cooldown"
 
@@ -179,7 +181,7 @@ class CartState:
             product = event.data.get("product")
             product_id = product.get("id") if isinstance(product, dict) else None
             if product_id is None:
-                return ["cart_event_without_product"]
+                return [NO_PRODUCT]
             assert isinstance(product, dict)
             product_id = str(product_id)
             if kind == ADD:
@@ -208,7 +210,7 @@ class CartState:
                     item[3] = price
                 return []
         if len(self.items) >= policy.max_items:
-            return ["cart_items_over_cap"]
+            return [OVER_CAP]
         self.items.append(
             [product_id, product.get("name"), product.get("category"), price, quantity]
         )

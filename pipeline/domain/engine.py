@@ -14,12 +14,19 @@ from typing import Any
 
 from .events import Event
 from .identity import absorb, detach
-from .journey import JourneyPolicy, JourneyState, Outcome, Outputs, advance, next_deadline, process
+from .journey import (
+    Count,
+    JourneyPolicy,
+    JourneyState,
+    Outcome,
+    Outputs,
+    advance,
+    next_deadline,
+    process,
+)
 from .timers import TimerQueue
 
-__all__ = ["FORWARDED_COUNT", "JourneyEngine"]
-
-FORWARDED_COUNT = "events_forwarded_to_customer"
+__all__ = ["JourneyEngine"]
 
 
 class JourneyEngine:
@@ -80,11 +87,14 @@ class JourneyEngine:
         self._touched(tombstone)
         return moved
 
-    def absorb(self, customer_key: str, moved: list[Any], at: int, out: Outputs) -> None:
-        """Stitch step 2, on the customer's partition."""
+    def absorb(
+        self, customer_key: str, moved: list[Any], at: int, out: Outputs
+    ) -> list[tuple[Event, str]]:
+        """Stitch step 2, on the customer's partition; returns the held events it replayed."""
         state = self.state(customer_key)
-        absorb(state, moved, at, self.policy, out)
+        replayed = absorb(state, moved, at, self.policy, out)
         self._touched(state)
+        return replayed
 
     def ingest(self, event: Event, out: Outputs) -> str:
         """Observe, process and route in place, for one process holding every journey."""
@@ -94,7 +104,7 @@ class JourneyEngine:
             target = self.forward_target(event.key)
             assert target is not None
             outcome = self.handle(event, out, key=target)
-            out.counts[FORWARDED_COUNT] += 1
+            out.counts[Count.FORWARDED] += 1
         while out.aliases:
             anonymous_id, customer_key, at = out.aliases.pop(0)
             self.absorb(customer_key, self.detach(anonymous_id, customer_key), at, out)

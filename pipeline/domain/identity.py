@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .journey import JourneyPolicy, JourneyState, Outputs, record_transition, report_merge
+from .events import Event
+from .journey import (
+    JourneyPolicy,
+    JourneyState,
+    Outputs,
+    record_transition,
+    replay_parked,
+    report_merge,
+)
 from .sessions import absorb_sessions
 from .stages import current_stage
 
@@ -31,11 +39,31 @@ def detach(state: JourneyState, customer_key: str) -> tuple[JourneyState, list[A
 
 def absorb(
     state: JourneyState, moved: list[Any], at: int, policy: JourneyPolicy, out: Outputs
-) -> None:
-    """Fold a detached anonymous journey into the customer's `state` at event time `at`."""
+) -> list[tuple[Event, str]]:
+    """Fold a detached anonymous journey into the customer's `state` at event time `at`.
+
+    Ends the wait for that journey and replays the events held meanwhile; returns
+    them with their outcomes. Absorbing the same journey twice (a redelivered
+    message) changes nothing.
+    """
     other = JourneyState.from_data(moved)
+    if other.key in state.awaiting:
+        state.awaiting.remove(other.key)
+    if not _already_absorbed(state, other):
+        _merge(state, other, at, policy, out)
+    return replay_parked(state, policy, out)
+
+
+def _already_absorbed(state: JourneyState, other: JourneyState) -> bool:
     if other.alias_of is not None or other.event_count == 0:
-        return
+        return True
+    newest = next(reversed(other.recent_ids), None)
+    return newest is not None and newest in state.recent_ids
+
+
+def _merge(
+    state: JourneyState, other: JourneyState, at: int, policy: JourneyPolicy, out: Outputs
+) -> None:
     state.anonymous_id = state.anonymous_id or other.anonymous_id or other.key
     sessions, merges = absorb_sessions(state.sessions, other.sessions, policy.sessions)
     state.sessions = sessions

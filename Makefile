@@ -17,9 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	mkdir -p out
-	$(BIN)/journey generate --count 50000 --customers 2000 --malformed 0.005 -o out/events.jsonl
-	$(BIN)/journey process --input out/events.jsonl --output-dir out/
+	$(BIN)/journey run
 
 lint: install
 	$(BIN)/ruff check pipeline tests bench

@@ -7,7 +7,9 @@ delivery awaited, and only then is each changed journey written once to the
 changelog-backed table, into its own partition. A worker killed at any point
 therefore either re-processes the batch from its old state (re-publishing the
 same records with the same ids) or finds the new state with every record of it
-already delivered: no alert is lost.
+already delivered: no alert is lost. The changelog writes are flushed too
+before the batch is acknowledged, so a committed offset never runs ahead of
+the state it produced.
 
 Routing: a journey lives on the partition murmur2(journey key) selects (the
 Java client's default). A record that arrived elsewhere (another key, no key,
@@ -187,10 +189,9 @@ class JourneyWorker:
             event = Event.from_dict(routed["event"])
             self._process(partition, event, message.value, message, pending, key=routed["key"])
         elif kind == "detach":
-            key = message.key.decode()
-            moved = engine.detach(key, routed["customer"])
-            self._route(pending, routed["customer"],
-                        {"kind": "absorb", "moved": moved, "at": routed["at"]})  # fmt: skip
+            engine.request_detach(
+                message.key.decode(), routed["customer"], routed["at"], pending.outputs
+            )
         elif kind == "absorb":
             customer_key = message.key.decode()
             replayed = engine.absorb(customer_key, routed["moved"], routed["at"], pending.outputs)
@@ -224,8 +225,7 @@ class JourneyWorker:
         pending: Pending,
         key: str | None = None,
     ) -> None:
-        """Count an outcome and send what it calls for (forward, dead letter, stitch)."""
-        out = pending.outputs
+        """Count an outcome and send what it calls for (forward, dead letter)."""
         self.metrics.events.labels(outcome).inc()
         if outcome == Outcome.FORWARDED:
             target = engine.forward_target(key or event.key)
@@ -235,10 +235,6 @@ class JourneyWorker:
             lag = engine.watermark - event.occurred_at
             self._dead(pending, Reason.LATE, f"event is {lag} ms behind the watermark",
                        raw, message, event)  # fmt: skip
-        for anonymous_id, customer_key, at in out.aliases:
-            self._route(pending, anonymous_id,
-                        {"kind": "detach", "customer": customer_key, "at": at})  # fmt: skip
-        out.aliases.clear()
 
     def _route(self, pending: Pending, key: str, message: dict[str, Any]) -> None:
         pending.messages.append(
@@ -271,6 +267,12 @@ class JourneyWorker:
     async def _deliver_then_persist(self, pending: Pending) -> None:
         """Send everything, await delivery, then write each changed journey once."""
         out = pending.outputs
+        for anonymous_id, customer_key, at in out.aliases:
+            self._route(
+                pending, anonymous_id, {"kind": "detach", "customer": customer_key, "at": at}
+            )
+        for customer_key, moved, at in out.moves:
+            self._route(pending, customer_key, {"kind": "absorb", "moved": moved, "at": at})
         messages = pending.messages
         for output, key, record in out.records:
             messages.append((self.faust.outputs[output], key.encode(), orjson.dumps(record), None))
@@ -281,12 +283,17 @@ class JourneyWorker:
         if messages:
             await self.app.producer.flush()
         table = self.faust.table
+        written = 0
         for partition, engine in self.engines.items():
             for key in engine.take_dirty():
                 value = orjson.dumps([partition, engine.states[key].to_data()])
                 key_bytes = key.encode()
                 table.data[key_bytes] = value
                 table.send_changelog(partition, key_bytes, value)
+                written += 1
+        if written:
+            # faust commits the batch's offsets without waiting for changelog sends
+            await self.app.producer.flush()
         self.metrics.last_processed.set(time.time())
 
     # -- time -----------------------------------------------------------------

@@ -31,16 +31,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _accepts(bootstrap: str) -> bool:
+    """Whether any bootstrap address accepts a TCP connection (no Kafka client made yet)."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "localhost", int(port)), timeout=1):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def wait_for_broker(bootstrap: str, timeout: float = 30.0, **client: object) -> None:
-    """Block until `bootstrap` answers a metadata request, or raise `BrokerError`."""
+    """Block until `bootstrap` answers a metadata request, or raise `BrokerError`.
+
+    The port is polled with a bare socket first: a Kafka client created while
+    nothing listens leaks its socket.
+    """
     deadline = time.monotonic() + timeout
-    last: Exception | None = None
+    last: Exception | str = "nothing accepted a connection"
     while time.monotonic() < deadline:
+        if not _accepts(bootstrap):
+            time.sleep(0.1)
+            continue
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **client)
         except (KafkaError, OSError, ValueError) as error:
             last = error
-            time.sleep(0.1)
+            time.sleep(0.2)
             continue
         admin.close()
         return

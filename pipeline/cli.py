@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -15,6 +16,7 @@ from . import __version__
 from .config import ConfigError, Settings, settings_markdown
 from .formats import FORMATS, open_input, read_records
 from .rules_file import RulesFileError
+from .topics import EVENTS, OUTPUT_TOPICS
 
 __all__ = ["main"]
 
@@ -68,14 +70,94 @@ def process(input_path: str, fmt: str, output_dir: Path, rules: str | None, as_j
 @click.option("--seed", default=7, show_default=True)
 @click.option("--malformed", default=0.0, show_default=True, help="Share of broken records.")
 @click.option("--output", "-o", default="-", show_default=True, help="JSONL file, '-' stdout.")
-def generate(count: int, customers: int, seed: int, malformed: float, output: str) -> None:
-    """Write a synthetic clickstream (JSONL, event-time order) from seeded personas."""
+@click.option("--kafka", is_flag=True, help="Send to the input topic instead of a file.")
+@click.option("--rate", default=0.0, show_default=True, help="With --kafka: records/s; 0 = max.")
+def generate(
+    count: int, customers: int, seed: int, malformed: float, output: str, kafka: bool, rate: float
+) -> None:
+    """Write a synthetic clickstream (event-time order) from seeded personas."""
     from .generate import generate as records
 
+    generated = records(count, customers, seed=seed, malformed=malformed)
+    if kafka:
+        from .producer import Pacing, SendRecord
+
+        _send(
+            (SendRecord(r.key, r.value, r.occurred_at) for r in generated),
+            count,
+            Pacing(rate=rate),
+        )
+        return
     stream = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115
     with stream:
-        for record in records(count, customers, seed=seed, malformed=malformed):
+        for record in generated:
             stream.write(record.value + b"\n")
+
+
+@main.command()
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option(
+    "--speed",
+    default=0.0,
+    show_default=True,
+    help="Keep the events' own timing divided by this (1 = real time, 60 = a minute a second); "
+    "0 = as fast as possible.",
+)
+def replay(path: str, fmt: str, speed: float) -> None:
+    """Send a file (formats as `journey process`) to the input topic, keyed by journey key."""
+    from .producer import Pacing, keyed
+
+    settings = _settings()
+    try:
+        handle = open_input(path)
+    except OSError as error:
+        raise click.UsageError(f"{path}: {error.strerror}") from None
+    with handle:
+        _send(keyed(read_records(handle, fmt), settings.max_event_bytes), None, Pacing(speed=speed))
+
+
+def _send(records: Iterable[Any], total: int | None, pacing: Any) -> None:
+    """Send records to the input topic of the configured broker, with a progress bar."""
+    from kafka.errors import KafkaError
+    from rich.progress import Progress
+
+    from .producer import send_records
+
+    settings = _settings()
+    bootstrap = _configured_bootstrap(settings)
+    with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+        task = progress.add_task("sending", total=total)
+        try:
+            sent = send_records(
+                records, settings, bootstrap, pacing,
+                on_sent=lambda n: progress.update(task, completed=n),
+            )  # fmt: skip
+        except KafkaError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"sent {sent} records to {EVENTS} at {bootstrap}", err=True)
+
+
+@main.command()
+@click.argument("topic", default=OUTPUT_TOPICS["cart_alerts"])
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest record, not the newest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+@click.option("--idle", default=0.0, help="Stop after this many seconds without a record.")
+def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
+    """Print a topic's records readably (default: the cart alerts) until Ctrl-C."""
+    from .tail import describe, follow
+
+    settings = _settings()
+    bootstrap = _configured_bootstrap(settings)
+    try:
+        for record in follow(
+            settings, bootstrap, topic, from_beginning, done=lambda quiet: 0 < idle <= quiet
+        ):
+            click.echo(orjson.dumps(record).decode() if as_json else describe(record))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @contextlib.contextmanager
@@ -162,6 +244,20 @@ def worker() -> None:
         raise click.UsageError(str(error)) from None
     with _bootstrap(settings) as bootstrap:
         run_worker(settings, bootstrap, policy)
+
+
+@main.command()
+@click.option("--count", default=2_000_000, show_default=True, help="Events to generate.")
+@click.option("--customers", default=2_000, show_default=True, help="Journeys in flight.")
+@click.option("--rate", default=500.0, show_default=True, help="Events per second.")
+@click.option("--malformed", default=0.005, show_default=True, help="Share of broken records.")
+def run(count: int, customers: int, rate: float, malformed: float) -> None:
+    """Broker (embedded unless configured), topics, a worker and the generator, shown live."""
+    from .live import Demo, run_live
+
+    settings = _settings()
+    with _bootstrap(settings) as bootstrap:
+        run_live(settings, bootstrap, Demo(count, customers, rate, malformed))
 
 
 @main.command()

@@ -56,13 +56,16 @@ class GeneratedRecord:
 class _Customer:
     """One customer's journey, built as a list of (time, event) lazily when first due."""
 
-    def __init__(self, index: int, rng: random.Random, start: int, persona: str) -> None:
+    def __init__(
+        self, index: int, rng: random.Random, start: int, persona: str, anonymous: bool
+    ) -> None:
         self.rng = rng
         self.index = index
         self.persona = persona
         self.customer_id = f"c-{index:07d}"
         self.anonymous_id = f"a-{rng.getrandbits(48):012x}"
-        self.logged_in = persona in ("loyal", "advocate", "detractor") and rng.random() < 0.5
+        returning = persona in ("loyal", "advocate", "detractor") and rng.random() < 0.5
+        self.logged_in = returning or not anonymous
         self.t = start
         self.seq = 0
         self.events: list[tuple[int, dict[str, Any]]] = []
@@ -238,8 +241,11 @@ def generate(
     start_ms: int = 1_767_225_600_000,
     span_ms: int = 14 * _DAY,
     malformed: float = 0.0,
+    anonymous: bool = True,
 ) -> Iterator[GeneratedRecord]:
     """`events` records from about `customers` journeys starting within `span_ms`, time-ordered.
+
+    With `anonymous=False` every event carries its customer id (no identity stitching).
 
     Customers keep arriving until `events` are produced, so a large count cycles
     through more journeys than `customers` rather than making journeys longer.
@@ -256,7 +262,9 @@ def generate(
         start = start_ms + rng.randrange(span_ms) + (started // customers) * span_ms
         start = max(start, now)  # a journey never starts behind the stream: output stays ordered
         persona = rng.choices(names, weights)[0]
-        journey = _Customer(started, random.Random(rng.getrandbits(64)), start, persona).build()
+        journey = _Customer(
+            started, random.Random(rng.getrandbits(64)), start, persona, anonymous
+        ).build()
         heapq.heappush(heap, (start, started, 0, journey))
         started += 1
 

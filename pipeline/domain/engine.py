@@ -65,6 +65,9 @@ class JourneyEngine:
         while keys := self.timers.pop_due(now):
             for key in keys:
                 state = self.states[key]
+                if state.stitch_to is not None and state.stitch_to[1] <= now:
+                    out.moves.append(self._detach(state))
+                    continue
                 advance(state, now, self.policy, out)
                 self._touched(state)
 
@@ -80,12 +83,32 @@ class JourneyEngine:
         state = self.states.get(key)
         return state.alias_of if state else None
 
-    def detach(self, anonymous_id: str, customer_key: str) -> list[Any]:
-        """Stitch step 1, on the anonymous journey's partition."""
-        tombstone, moved = detach(self.state(anonymous_id), customer_key)
-        self.states[anonymous_id] = tombstone
+    def request_detach(self, anonymous_id: str, customer_key: str, at: int, out: Outputs) -> None:
+        """Stitch step 1, on the anonymous journey's partition.
+
+        The journey moves once this partition's time has reached the stitch time
+        `at`, so its own earlier events are in it; until then the request waits in
+        its state (and survives a restart). The move is put in `out.moves`.
+        """
+        state = self.state(anonymous_id)
+        if state.alias_of is not None:
+            out.moves.append((customer_key, state.to_data(), at))
+            return
+        state.stitch_to = [customer_key, at]
+        if self.watermark >= at:
+            out.moves.append(self._detach(state))
+        else:
+            self._touched(state)
+
+    def _detach(self, state: JourneyState) -> tuple[str, list[Any], int]:
+        """Replace an anonymous journey by its tombstone; return the move to its customer."""
+        assert state.stitch_to is not None
+        customer_key, at = state.stitch_to
+        state.stitch_to = None
+        tombstone, moved = detach(state, customer_key)
+        self.states[state.key] = tombstone
         self._touched(tombstone)
-        return moved
+        return customer_key, moved, at
 
     def absorb(
         self, customer_key: str, moved: list[Any], at: int, out: Outputs
@@ -105,9 +128,13 @@ class JourneyEngine:
             assert target is not None
             outcome = self.handle(event, out, key=target)
             out.counts[Count.FORWARDED] += 1
-        while out.aliases:
-            anonymous_id, customer_key, at = out.aliases.pop(0)
-            self.absorb(customer_key, self.detach(anonymous_id, customer_key), at, out)
+        while out.aliases or out.moves:
+            while out.aliases:
+                anonymous_id, customer_key, at = out.aliases.pop(0)
+                self.request_detach(anonymous_id, customer_key, at, out)
+            while out.moves:
+                customer_key, moved, at = out.moves.pop(0)
+                self.absorb(customer_key, moved, at, out)
         return outcome
 
     def finish(self, out: Outputs) -> None:

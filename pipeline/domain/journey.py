@@ -109,6 +109,8 @@ class Outputs:
     counts: Counter[str] = field(default_factory=Counter)
     aliases: list[tuple[str, str, int]] = field(default_factory=list)
     """(anonymous_id, customer_id, event time): the anonymous journey must move to the customer."""
+    moves: list[tuple[str, list[Any], int]] = field(default_factory=list)
+    """(customer key, detached journey, event time): a detached journey on its way to absorb."""
 
     def add(self, output: str, key: str, record: dict[str, Any]) -> None:
         self.records.append((output, key, record))
@@ -144,6 +146,8 @@ class JourneyState:
     """Anonymous ids whose journeys were asked for and have not arrived yet."""
     parked: list[list[Any]] = field(default_factory=list)
     """Events held meanwhile, as [event data, watermark at arrival]."""
+    stitch_to: list[Any] | None = None
+    """On an anonymous journey: [customer key, event time] to detach to once time gets there."""
 
     def to_data(self) -> list[Any]:
         return [
@@ -163,6 +167,7 @@ class JourneyState:
             self.history,
             self.awaiting,
             self.parked,
+            self.stitch_to,
         ]
 
     @classmethod
@@ -172,7 +177,7 @@ class JourneyState:
         state.cart = CartState.from_data(data[9])
         state.recent_ids = dict.fromkeys(data[10])
         state.alias_of, state.anonymous_ids, state.history = data[11], data[12], data[13]
-        state.awaiting, state.parked = data[14], data[15]
+        state.awaiting, state.parked, state.stitch_to = data[14], data[15], data[16]
         return state
 
     @property
@@ -434,6 +439,8 @@ def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
         return None
     lateness = policy.sessions.lateness_ms
     candidates = [next_close(state.sessions, policy.sessions)]
+    if state.stitch_to is not None:
+        candidates.append(state.stitch_to[1])
     cart_due = state.cart.abandon_deadline(policy.carts)
     if cart_due is not None:
         candidates.append(cart_due + lateness)

@@ -7,6 +7,7 @@ subprocesses. Every wait polls a condition until a deadline.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import signal
@@ -35,18 +36,32 @@ PARTITIONS = 4
 JOURNEY = Path(sys.executable).parent / "journey"
 
 
+@functools.cache
 def _docker_answers() -> bool:
+    """Whether a Docker engine answers its ping (then testcontainers' Kafka is used)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        import docker
-
-        docker.from_env(timeout=2).ping()
-        return True
-    except Exception:
+        if host.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX)
+            address: Any = host.removeprefix("unix://")
+        elif host.startswith("tcp://"):
+            sock = socket.socket()
+            name, _, port = host.removeprefix("tcp://").partition(":")
+            address = (name, int(port or 2375))
+        else:
+            return False
+        with sock:
+            sock.settimeout(2)
+            sock.connect(address)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b" 200 " in sock.recv(64)
+    except OSError:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def bootstrap() -> Iterator[str]:
+    """A fresh broker per test: clean topics, and the in-memory broker's RSS stays small."""
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
@@ -107,10 +122,10 @@ class Pipeline:
     def start_worker(self) -> int:
         """Start a worker; returns its index."""
         port = free_port()
-        log = (self.tmp / f"worker-{port}.log").open("wb")
-        process = subprocess.Popen(
-            [str(JOURNEY), "worker"], env=self.env(port), stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.tmp / f"worker-{port}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [str(JOURNEY), "worker"], env=self.env(port), stdout=log, stderr=subprocess.STDOUT
+            )
         self.workers.append(process)
         self.ports.append(port)
         return len(self.workers) - 1

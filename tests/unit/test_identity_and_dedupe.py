@@ -1,6 +1,6 @@
 from pipeline.domain import JourneyPolicy, JourneyState, Outcome
 
-from ..support import MINUTE, Run, event, product
+from ..support import MINUTE, T0, Run, event, product
 
 
 def anonymous_then_login():
@@ -73,9 +73,37 @@ def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
     assert outcomes[-2:] == [Outcome.PARKED, Outcome.PARKED]
     assert engine.timers.next_deadline() is None or "c-9" not in engine.timers._due
     [(anonymous_id, customer_key, at)] = out.aliases
-    replayed = engine.absorb(customer_key, engine.detach(anonymous_id, customer_key), at, out)
+    out.aliases.clear()
+    engine.request_detach(anonymous_id, customer_key, at, out)
+    [move] = out.moves
+    out.moves.clear()
+    replayed = engine.absorb(*move, out)
     assert [o for _e, o in replayed] == [Outcome.OK, Outcome.OK]
-    again = engine.absorb(customer_key, engine.detach(anonymous_id, customer_key), at, out)
-    assert again == []
+    engine.request_detach(anonymous_id, customer_key, at, out)  # a redelivered request
+    assert engine.absorb(*out.moves.pop(), out) == []
     engine.finish(out)
     assert out.records == immediate.out.records
+
+
+def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time():
+    from pipeline.domain import Outputs
+    from pipeline.domain.engine import JourneyEngine
+
+    engine = JourneyEngine(JourneyPolicy())
+    out = Outputs()
+    first = event("page_viewed", 0, customer=None, anonymous="a-9")
+    engine.observe(first.occurred_at, out)
+    engine.handle(first, out)
+    stitch_at = T0 + 10 * MINUTE
+    engine.request_detach("a-9", "c-9", stitch_at, out)
+    assert out.moves == [] and engine.states["a-9"].stitch_to == ["c-9", stitch_at]
+    restored = JourneyState.from_data(engine.states["a-9"].to_data())
+    assert restored.stitch_to == ["c-9", stitch_at]
+    late_own_event = event("product_viewed", 9 * MINUTE, customer=None, anonymous="a-9")
+    engine.observe(late_own_event.occurred_at, out)
+    engine.handle(late_own_event, out)
+    engine.observe(stitch_at, out)
+    [(customer_key, moved, at)] = out.moves
+    assert customer_key == "c-9" and at == stitch_at
+    assert JourneyState.from_data(moved).event_count == 2
+    assert engine.states["a-9"].alias_of == "c-9"

@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+from faust.types import TP
 from kafka.partitioner.default import murmur2
 
 from .app import JourneyApp, build_app
@@ -45,11 +46,16 @@ from .domain import (
 )
 from .domain.engine import JourneyEngine
 from .metrics import Metrics
+from .positions import PROCESS, Positions
+from .restart import restart_consumer
 from .web import add_routes
 
 __all__ = ["JourneyWorker"]
 
 log = logging.getLogger("journey.worker")
+
+_POSITION = b"\x00position/"
+"""Table keys of input positions (`\x00position/{topic}/{partition}`); no journey key starts so."""
 
 
 def partitioner(partitions: int) -> Callable[[str], int]:
@@ -73,6 +79,7 @@ class Pending:
 class JourneyWorker:
     def __init__(self, settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
         self.settings = settings
+        self.bootstrap = bootstrap
         self.policy = policy
         self.faust: JourneyApp = build_app(settings, bootstrap)
         self.app = self.faust.app
@@ -80,6 +87,7 @@ class JourneyWorker:
         self.decoder = EventDecoder(settings.max_event_bytes)
         self.partition_of = partitioner(settings.partitions)
         self.engines: dict[int, JourneyEngine] = {}
+        self.positions = Positions()
         self.last_activity: dict[int, float] = {}
         self.lock = asyncio.Lock()
         self.ready = False
@@ -110,29 +118,35 @@ class JourneyWorker:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     async def _on_rebalance_complete(self, sender: Any = None, **_: Any) -> None:
-        async with self.lock:
-            assigned = self._assigned()
-            for partition in set(self.engines) - assigned:
-                del self.engines[partition]
-            missing = assigned - set(self.engines)
-            if missing:
-                self._load(missing)
-            self.metrics.partitions.set(len(assigned))
-            self.ready = True
+        assigned = self._assigned()
+        gone = set(self.engines) - assigned
+        for partition in gone:
+            del self.engines[partition]
+        self.positions.forget(gone)
+        missing = assigned - set(self.engines)
+        if missing:
+            self._load(missing)
+        self.metrics.partitions.set(len(assigned))
+        self.ready = True
 
     async def _on_partitions_revoked(self, sender: Any = None, revoked: Any = (), **_: Any) -> None:
-        async with self.lock:
-            topic = self.faust.events.get_topic_name()
-            for tp in revoked:
-                if tp.topic == topic:
-                    self.engines.pop(tp.partition, None)
+        topic = self.faust.events.get_topic_name()
+        gone = {tp.partition for tp in revoked if tp.topic == topic}
+        for partition in gone:
+            self.engines.pop(partition, None)
+        self.positions.forget(gone)
 
     def _load(self, partitions: set[int]) -> None:
         """Rebuild the engines of `partitions` from the recovered table (states and timers)."""
         restored: dict[int, list[JourneyState]] = {p: [] for p in partitions}
-        for value in self.faust.table.data.values():
+        for key, value in self.faust.table.data.items():
             partition, data = orjson.loads(value)
-            if partition in restored:
+            if partition not in restored:
+                continue
+            if key.startswith(_POSITION):
+                topic = key[len(_POSITION) :].decode().rpartition("/")[0]
+                self.positions.restore((topic, partition), data)
+            else:
                 restored[partition].append(JourneyState.from_data(data))
         now = time.monotonic()
         for partition, states in restored.items():
@@ -156,11 +170,30 @@ class JourneyWorker:
         started = time.perf_counter()
         async with self.lock:
             pending = Pending()
+            now = time.monotonic()
             for event in events:
-                handle(event.message, pending)
+                message = event.message
+                tp = (message.topic, message.partition)
+                verdict = self.positions.admit(tp, message.offset, now)
+                if verdict == PROCESS:
+                    handle(message, pending)
+                else:
+                    self.metrics.events.labels(verdict).inc()
             await self._deliver_then_persist(pending)
+            await self._seek_back()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(events))
+
+    async def _seek_back(self) -> None:
+        """Perform the seeks `positions` asked for (records skipped or a partition stalled)."""
+        for (topic, partition), offset in self.positions.take_seeks().items():
+            log.warning("%s[%d] is missing records from offset %d on: reading them again",
+                        topic, partition, offset)  # fmt: skip
+            self.metrics.seeks.inc()
+            await self.app.consumer.seek(TP(topic, partition), offset)
+        stuck = self.positions.stuck()
+        if stuck:
+            restart_consumer(stuck, self.bootstrap)
 
     def _ingest_one(self, message: Any, pending: Pending) -> None:
         partition = message.partition
@@ -291,6 +324,12 @@ class JourneyWorker:
                 table.data[key_bytes] = value
                 table.send_changelog(partition, key_bytes, value)
                 written += 1
+        for (topic, partition), expected in self.positions.take_changed():
+            key_bytes = _POSITION + f"{topic}/{partition}".encode()
+            value = orjson.dumps([partition, expected])
+            table.data[key_bytes] = value
+            table.send_changelog(partition, key_bytes, value)
+            written += 1
         if written:
             # faust commits the batch's offsets without waiting for changelog sends
             await self.app.producer.flush()
@@ -306,9 +345,14 @@ class JourneyWorker:
             now = time.monotonic()
             for partition, engine in self.engines.items():
                 idle = now - self.last_activity.get(partition, now)
-                if idle >= idle_after and engine.watermark:
-                    engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
+                if idle >= idle_after:
+                    engine.release_stitches(pending.outputs)
+                    if engine.watermark:
+                        engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
             await self._deliver_then_persist(pending)
+            consumer = self.app.consumer
+            self.positions.check_stalls(lambda tp: consumer.highwater(TP(*tp)), now)
+            await self._seek_back()
             self._update_gauges()
 
     def _update_gauges(self) -> None:

@@ -3,13 +3,6 @@
 faust reads unprefixed environment variables (`BROKER_URL`, `WEB_PORT`,
 `APP_DATADIR`, ...) that would override arguments; the App is given an empty
 environment so only `JOURNEY_*` settings count.
-
-faust recovers a table by reading its changelog up to the high watermark the
-broker reports. The embedded broker reports the base offset of a partition's
-last record batch, so the records of that batch would be skipped. The state
-table therefore writes a one-record fence (a tombstone for a key no journey
-has) to each assigned changelog partition before recovery starts: everything
-written before the fence is then below the watermark, on any broker.
 """
 
 from __future__ import annotations
@@ -25,21 +18,6 @@ from .config import Settings
 from .topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, STATE_TABLE, route_topic
 
 __all__ = ["JourneyApp", "build_app"]
-
-_FENCE_KEY = b"\x00recovery-fence"
-"""Key of the tombstones that fence changelog recovery (never a journey key)."""
-
-
-class FencedTable(faust.Table):  # type: ignore[misc]
-    """A Table whose recovery reads every record written before the rebalance."""
-
-    async def on_rebalance(
-        self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0
-    ) -> None:
-        topic = self.changelog_topic.get_topic_name()
-        for partition in sorted({tp.partition for tp in assigned}):
-            await self.app.producer.send_and_wait(topic, _FENCE_KEY, None, partition, None, None)
-        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
 
 @dataclass
@@ -107,14 +85,7 @@ def build_app(settings: Settings, bootstrap: str) -> JourneyApp:
         route=topic(route_topic(settings.app_id)),
         dead_letter=topic(DEAD_LETTER),
         outputs={output: topic(name) for output, name in OUTPUT_TOPICS.items()},
-        table=app.tables.add(
-            FencedTable(
-                app,
-                name=STATE_TABLE,
-                beacon=app.tables.beacon,
-                key_type=bytes,
-                value_type=bytes,
-                partitions=settings.partitions,
-            )
+        table=app.Table(
+            STATE_TABLE, key_type=bytes, value_type=bytes, partitions=settings.partitions
         ),
     )

@@ -6,17 +6,25 @@ auto-create them on first produce with its own partition count.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from .config import Settings
 from .topics import PUBLIC_TOPICS, changelog_topic, route_topic
 
-__all__ = ["TopicSpec", "client_options", "ensure_topics", "internal_topics", "list_topics"]
+__all__ = [
+    "TopicSpec",
+    "client_options",
+    "ensure_topics",
+    "fence_changelog",
+    "internal_topics",
+    "list_topics",
+]
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -48,11 +56,17 @@ def internal_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(settings: Settings, bootstrap: str, internal: bool = True) -> list[str]:
-    """Create the public (and internal) topics that do not exist yet; return the created names."""
+def ensure_topics(
+    settings: Settings, bootstrap: str, internal: bool = True, extra: Iterable[TopicSpec] = ()
+) -> list[str]:
+    """Create the public (and internal, and `extra`) topics that do not exist yet.
+
+    Returns the names it created.
+    """
     specs = [TopicSpec(name, settings.partitions) for name in PUBLIC_TOPICS]
     if internal:
         specs += internal_topics(settings)
+    specs += extra
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, **client_options(settings))
     try:
         existing = set(admin.list_topics())
@@ -85,3 +99,30 @@ def list_topics(settings: Settings, bootstrap: str) -> dict[str, int]:
         return {t["topic"]: len(t["partitions"]) for t in described}
     finally:
         admin.close()
+
+
+FENCE_KEY = b"\x00recovery-fence"
+"""Key of the changelog fence tombstones (no journey key starts with a NUL byte)."""
+
+
+def fence_changelog(settings: Settings, bootstrap: str) -> None:
+    """Append a one-record tombstone to every partition of the state changelog.
+
+    faust recovers a table by reading its changelog up to the high watermark the
+    broker reports. The embedded broker reports one that stops before a
+    partition's last record batch, so a worker restarting would miss the state
+    its predecessor wrote last. After the fence, every earlier record lies below
+    the watermark (on Kafka, it is one tombstone per partition and start).
+    """
+    topic = changelog_topic(settings.app_id)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options(settings))
+    try:
+        sends = [
+            producer.send(topic, key=FENCE_KEY, value=None, partition=p)
+            for p in range(settings.partitions)
+        ]
+        producer.flush()
+        for send in sends:
+            send.get(timeout=30)
+    finally:
+        producer.close()

@@ -21,6 +21,7 @@ from prometheus_client import (
 
 from . import __version__
 from .domain import STAGES, Count, Outcome, Reason
+from .positions import HOLE, REDELIVERED
 
 __all__ = ["Metrics"]
 
@@ -34,6 +35,8 @@ _OUTCOMES = (
     "rerouted",
     Outcome.FORWARDED,
     Outcome.PARKED,
+    REDELIVERED,
+    HOLE,
 )
 _ALERTS = ("cart_abandoned", "cart_recovered")
 _SESSIONS = ("session_closed", "session_merged")
@@ -90,6 +93,11 @@ class Metrics:
             "journey_batch_records", "Records per processed batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500), registry=r,
         )  # fmt: skip
+        self.seeks = Counter(
+            "journey_input_seeks_total",
+            "Seeks back to the position the state expects (records skipped, or a stall).",
+            registry=r,
+        )
         self.journeys = Gauge(
             "journey_active_journeys", "Journeys held by this worker.", registry=r
         )

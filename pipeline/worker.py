@@ -9,7 +9,7 @@ import faust
 from .agents import JourneyWorker
 from .config import Settings
 from .domain import JourneyPolicy
-from .kafka_admin import ensure_topics
+from .kafka_admin import ensure_topics, fence_changelog
 
 __all__ = ["run_worker"]
 
@@ -20,6 +20,7 @@ def run_worker(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> Non
     created = ensure_topics(settings, bootstrap)
     if created:
         logging.getLogger("journey.worker").info("created topics %s", created)
+    fence_changelog(settings, bootstrap)
     worker = JourneyWorker(settings, bootstrap, policy)
     faust.Worker(
         worker.app,

@@ -36,6 +36,8 @@ class JourneyEngine:
         self.timers = TimerQueue()
         self.watermark = 0
         self.dirty: set[str] = set()
+        self.stitching: set[str] = set()
+        """Anonymous journeys whose move to a customer waits for this partition's time."""
 
     def state(self, key: str) -> JourneyState:
         state = self.states.get(key)
@@ -49,6 +51,8 @@ class JourneyEngine:
             self.states[state.key] = state
             self.timers.schedule(state.key, next_deadline(state, self.policy))
             self.watermark = max(self.watermark, state.clock)
+            if state.stitch_to is not None:
+                self.stitching.add(state.key)
 
     def _touched(self, state: JourneyState) -> None:
         self.dirty.add(state.key)
@@ -98,13 +102,24 @@ class JourneyEngine:
         if self.watermark >= at:
             out.moves.append(self._detach(state))
         else:
+            self.stitching.add(state.key)
             self._touched(state)
+
+    def release_stitches(self, out: Outputs) -> None:
+        """Move every waiting anonymous journey now: this partition is quiet, nothing is in flight.
+
+        Without it a customer whose anonymous journey lives on a partition that is
+        behind in event time would wait until that partition catches up.
+        """
+        for key in sorted(self.stitching):
+            out.moves.append(self._detach(self.states[key]))
 
     def _detach(self, state: JourneyState) -> tuple[str, list[Any], int]:
         """Replace an anonymous journey by its tombstone; return the move to its customer."""
         assert state.stitch_to is not None
         customer_key, at = state.stitch_to
         state.stitch_to = None
+        self.stitching.discard(state.key)
         tombstone, moved = detach(state, customer_key)
         self.states[state.key] = tombstone
         self._touched(tombstone)

@@ -107,3 +107,24 @@ def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time(
     assert customer_key == "c-9" and at == stitch_at
     assert JourneyState.from_data(moved).event_count == 2
     assert engine.states["a-9"].alias_of == "c-9"
+
+
+def test_a_quiet_partition_releases_a_waiting_detach_at_once():
+    from pipeline.domain import Outputs
+    from pipeline.domain.engine import JourneyEngine
+
+    engine = JourneyEngine(JourneyPolicy())
+    out = Outputs()
+    first = event("page_viewed", 0, customer=None, anonymous="a-9")
+    engine.observe(first.occurred_at, out)
+    engine.handle(first, out)
+    engine.request_detach("a-9", "c-9", T0 + 2 * 60 * MINUTE, out)
+    assert out.moves == []
+    restored = JourneyEngine(JourneyPolicy())
+    restored.restore([JourneyState.from_data(engine.states["a-9"].to_data())])
+    restored.release_stitches(out)
+    [(customer_key, moved, _at)] = out.moves
+    assert customer_key == "c-9" and JourneyState.from_data(moved).event_count == 1
+    assert restored.states["a-9"].alias_of == "c-9" and not restored.stitching
+    restored.release_stitches(out)
+    assert len(out.moves) == 1, "released once"

@@ -1,0 +1,60 @@
+"""Input positions: redeliveries skipped, holes and stalls sought back, stuck partitions named."""
+
+from pipeline.positions import (
+    HOLE,
+    PROCESS,
+    REDELIVERED,
+    RESEEK_AFTER_S,
+    STALLED_AFTER_S,
+    Positions,
+)
+
+TP = ("clickstream.events", 3)
+
+
+def test_in_order_records_are_processed_and_the_position_is_reported_once():
+    positions = Positions()
+    assert [positions.admit(TP, o, 0.0) for o in (10, 11, 12)] == [PROCESS] * 3
+    assert positions.take_changed() == [(TP, 13)]
+    assert positions.take_changed() == []
+
+
+def test_a_restored_position_skips_what_the_state_already_holds():
+    positions = Positions()
+    positions.restore(TP, 13)
+    assert positions.admit(TP, 12, 0.0) == REDELIVERED
+    assert positions.admit(TP, 13, 0.0) == PROCESS
+
+
+def test_a_hole_asks_for_one_seek_back_then_another_only_after_a_while():
+    positions = Positions()
+    positions.restore(TP, 13)
+    assert positions.admit(TP, 40, 0.0) == HOLE
+    assert positions.admit(TP, 41, 0.1) == HOLE
+    assert positions.take_seeks() == {TP: 13}
+    assert positions.stuck() == []
+    assert positions.admit(TP, 42, RESEEK_AFTER_S + 0.1) == HOLE
+    assert positions.take_seeks() == {TP: 13}
+    assert positions.stuck() == [TP], "two seeks without progress"
+    assert positions.admit(TP, 13, RESEEK_AFTER_S + 0.2) == PROCESS
+    assert positions.stuck() == []
+
+
+def test_a_quiet_partition_with_records_past_its_position_is_sought_back():
+    positions = Positions()
+    positions.admit(TP, 5, 0.0)
+    positions.check_stalls(lambda tp: 6, STALLED_AFTER_S + 1)
+    assert positions.take_seeks() == {}, "caught up: nothing past the position"
+    positions.check_stalls(lambda tp: 50, 1.0)
+    assert positions.take_seeks() == {}, "not quiet long enough"
+    positions.check_stalls(lambda tp: 50, STALLED_AFTER_S + 1)
+    assert positions.take_seeks() == {TP: 6}
+
+
+def test_forgetting_a_revoked_partition_drops_its_position():
+    positions = Positions()
+    positions.admit(TP, 5, 0.0)
+    positions.admit(("other", 4), 1, 0.0)
+    positions.forget({3})
+    assert list(positions.expected) == [("other", 4)]
+    assert positions.take_changed() == [(("other", 4), 2)]

@@ -35,6 +35,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/process_bench.py
+	$(BIN)/python bench/stream_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis out

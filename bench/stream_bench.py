@@ -1,13 +1,14 @@
 """Streaming throughput and latency, side by side on one broker and one input.
 
-One run: start the embedded broker, load N generated events (fixed seed) into
-`clickstream.events` (8 partitions), then measure on that same input
+One run: start the embedded broker and one `journey worker` (every output on);
+once it owns its partitions, load N generated events (fixed seed) into
+`clickstream.events` (8 partitions); then measure on that same input
 
+- worker: from its first record to its last;
 - raw: an aiokafka consume -> orjson decode -> orjson encode -> produce loop
   (batched `getmany`, no journey logic): the client's practical limit here;
 - faust_naive: the per-key logic (30-minute sessions, cart counts) as a user
   would first write it in faust: `async for`, a Table write per event;
-- worker: one `journey worker` process, every output on;
 
 each counted from its first record to its last (group join excluded). Then,
 with the worker running, latency: events at half the worker's measured rate,
@@ -140,6 +141,20 @@ def worker_env(bootstrap: str, app_id: str, port: int, data: Path) -> dict[str, 
     }
 
 
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the worker owns its partitions (so the input arrives at a running consumer)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"worker exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("worker not ready within 120 s")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -250,23 +265,22 @@ def main() -> None:
         bootstrap = broker.bootstrap
         settings = Settings(kafka_bootstrap=bootstrap, app_id="bench", partitions=PARTITIONS)
         ensure_topics(settings, bootstrap, extra=[TopicSpec("bench.raw-out", PARTITIONS)])
-        rates["produce"] = asyncio.run(load(bootstrap, records))
-        print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
-
-        rates["raw"] = asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
-        print(f"raw        {rates['raw']:>10,.0f} events/s", flush=True)
-
         port = 6170
         worker = subprocess.Popen(
             [str(JOURNEY), "worker"], env=worker_env(bootstrap, "bench", port, tmp / "w"),
             stdout=subprocess.DEVNULL, stderr=(tmp / "worker.log").open("wb"),
         )  # fmt: skip
         try:
+            wait_ready(port, worker, tmp / "worker.log")
+            rates["produce"] = asyncio.run(load(bootstrap, records))
+            print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
             first, done = wait_count(lambda: consumed(port), len(records), 1800, "worker")
             rates["worker"] = len(records) / (done - first)
             figures["worker_rss_mb"] = round(rss_mb(worker.pid))
             print(f"worker     {rates['worker']:>10,.0f} events/s  "
                   f"(RSS {figures['worker_rss_mb']} MB)", flush=True)  # fmt: skip
+            rates["raw"] = asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
+            print(f"raw        {rates['raw']:>10,.0f} events/s", flush=True)
             end = max(r.occurred_at for r in stream) + 3_600_000
             lags = asyncio.run(latency(bootstrap, rates["worker"] / 2, 20, end, 2000))
         finally:

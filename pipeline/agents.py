@@ -47,7 +47,6 @@ from .domain import (
 from .domain.engine import JourneyEngine
 from .metrics import Metrics
 from .positions import PROCESS, Positions
-from .restart import restart_consumer
 from .web import add_routes
 
 __all__ = ["JourneyWorker"]
@@ -79,7 +78,6 @@ class Pending:
 class JourneyWorker:
     def __init__(self, settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
         self.settings = settings
-        self.bootstrap = bootstrap
         self.policy = policy
         self.faust: JourneyApp = build_app(settings, bootstrap)
         self.app = self.faust.app
@@ -191,9 +189,6 @@ class JourneyWorker:
                         topic, partition, offset)  # fmt: skip
             self.metrics.seeks.inc()
             await self.app.consumer.seek(TP(topic, partition), offset)
-        stuck = self.positions.stuck()
-        if stuck:
-            restart_consumer(stuck, self.bootstrap)
 
     def _ingest_one(self, message: Any, pending: Pending) -> None:
         partition = message.partition
@@ -353,6 +348,7 @@ class JourneyWorker:
             consumer = self.app.consumer
             self.positions.check_stalls(lambda tp: consumer.highwater(TP(*tp)), now)
             await self._seek_back()
+            self.metrics.stuck.set(len(self.positions.stuck()))
             self._update_gauges()
 
     def _update_gauges(self) -> None:

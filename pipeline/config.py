@@ -196,7 +196,8 @@ SETTINGS: tuple[Setting, ...] = (
         "JOURNEY_STORE",
         "store",
         "memory",
-        "Table store: memory (rebuilt from changelogs on start) or rocksdb.",
+        "Table store: memory (rebuilt from changelogs on start) or rocksdb"
+        " (`pip install journey-pipeline[rocksdb]`).",
         _choice("memory", "rocksdb"),
     ),
     Setting(

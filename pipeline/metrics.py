@@ -98,6 +98,11 @@ class Metrics:
             "Seeks back to the position the state expects (records skipped, or a stall).",
             registry=r,
         )
+        self.stuck = Gauge(
+            "journey_input_partitions_stuck",
+            "Input partitions that seeks back to their position have not brought back.",
+            registry=r,
+        )
         self.journeys = Gauge(
             "journey_active_journeys", "Journeys held by this worker.", registry=r
         )

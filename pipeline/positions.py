@@ -15,8 +15,7 @@ record:
 A partition that has records past its position (by the consumer's high
 watermark) yet has delivered nothing for a while is sought back to its
 position too: the same fault can leave a partition with nothing to deliver.
-When seeks do not help (`stuck`), the shell restarts its consumer from the
-committed offsets, which never pass a record that was not acknowledged.
+Partitions that seeks do not bring back are reported (`stuck`).
 """
 
 from __future__ import annotations

@@ -30,6 +30,16 @@ def add_routes(worker: JourneyWorker) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
+        stuck = worker.positions.stuck()
+        if stuck:
+            return web.json(
+                {
+                    "status": "not ready",
+                    "reason": "input partitions stuck before records that were skipped",
+                    "stuck": [f"{topic}[{partition}]" for topic, partition in stuck],
+                },
+                status=503,
+            )
         if worker.ready:
             return web.json({"status": "ready", "partitions": sorted(worker.engines)})
         return web.json(

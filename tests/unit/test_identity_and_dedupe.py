@@ -1,4 +1,5 @@
-from pipeline.domain import JourneyPolicy, JourneyState, Outcome
+from pipeline.domain import JourneyPolicy, JourneyState, Outcome, Outputs
+from pipeline.domain.engine import JourneyEngine
 
 from ..support import MINUTE, T0, Run, event, product
 
@@ -85,15 +86,17 @@ def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
     assert out.records == immediate.out.records
 
 
-def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time():
-    from pipeline.domain import Outputs
-    from pipeline.domain.engine import JourneyEngine
-
-    engine = JourneyEngine(JourneyPolicy())
-    out = Outputs()
-    first = event("page_viewed", 0, customer=None, anonymous="a-9")
+def engine_with_anonymous_visit(key: str = "a-9") -> tuple[JourneyEngine, Outputs]:
+    """An engine that has seen one page view of anonymous visitor `key` at T0."""
+    engine, out = JourneyEngine(JourneyPolicy()), Outputs()
+    first = event("page_viewed", 0, customer=None, anonymous=key)
     engine.observe(first.occurred_at, out)
     engine.handle(first, out)
+    return engine, out
+
+
+def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time():
+    engine, out = engine_with_anonymous_visit()
     stitch_at = T0 + 10 * MINUTE
     engine.request_detach("a-9", "c-9", stitch_at, out)
     assert out.moves == [] and engine.states["a-9"].stitch_to == ["c-9", stitch_at]
@@ -110,14 +113,7 @@ def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time(
 
 
 def test_a_quiet_partition_releases_a_waiting_detach_at_once():
-    from pipeline.domain import Outputs
-    from pipeline.domain.engine import JourneyEngine
-
-    engine = JourneyEngine(JourneyPolicy())
-    out = Outputs()
-    first = event("page_viewed", 0, customer=None, anonymous="a-9")
-    engine.observe(first.occurred_at, out)
-    engine.handle(first, out)
+    engine, out = engine_with_anonymous_visit()
     engine.request_detach("a-9", "c-9", T0 + 2 * 60 * MINUTE, out)
     assert out.moves == []
     restored = JourneyEngine(JourneyPolicy())

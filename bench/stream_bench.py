@@ -50,13 +50,15 @@ JOURNEY = Path(sys.executable).parent / "journey"
 FINAL = ("ok", "duplicate", "late", "invalid")
 
 
-async def load(bootstrap: str, records: list[tuple[str, bytes]]) -> float:
-    """Produce the input; returns events/s of this producer."""
+async def load(bootstrap: str, records: list[tuple[str, bytes]], rate: float) -> float:
+    """Produce the input (at `rate`/s, 0: at once); returns events/s of this producer."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=262144)
     await producer.start()
     started = time.perf_counter()
     try:
-        for key, value in records:
+        for n, (key, value) in enumerate(records):
+            if rate and n % 100 == 0 and (ahead := started + n / rate - time.perf_counter()) > 0:
+                await asyncio.sleep(ahead)
             await producer.send(EVENTS, value, key=key.encode())
         await producer.flush()
     finally:
@@ -252,13 +254,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--skip-naive", action="store_true", help="Leave out the slow peer.")
+    parser.add_argument(
+        "--load-rate", type=float, default=0.0,
+        help="Feed the worker at this many events/s (0: all at once); its figure is then a floor.",
+    )  # fmt: skip
     args = parser.parse_args()
     stream = list(generate(args.events, args.customers, seed=1))
     records = [(r.key, r.value) for r in stream]
     size = sum(len(v) for _k, v in records) / len(records)
     print(f"{len(records):,} events of {size:.0f} B, {args.customers:,} customers, "
           f"{PARTITIONS} partitions", flush=True)  # fmt: skip
-    figures: dict[str, Any] = {"events": len(records), "event_bytes": round(size)}
+    figures: dict[str, Any] = {
+        "events": len(records),
+        "event_bytes": round(size),
+        "load_rate": args.load_rate,
+    }
     rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name, embedded_broker() as broker:
         tmp = Path(tmp_name)
@@ -272,7 +282,7 @@ def main() -> None:
         )  # fmt: skip
         try:
             wait_ready(port, worker, tmp / "worker.log")
-            rates["produce"] = asyncio.run(load(bootstrap, records))
+            rates["produce"] = asyncio.run(load(bootstrap, records, args.load_rate))
             print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
             first, done = wait_count(lambda: consumed(port), len(records), 1800, "worker")
             rates["worker"] = len(records) / (done - first)

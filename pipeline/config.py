@@ -190,15 +190,7 @@ SETTINGS: tuple[Setting, ...] = (
         "JOURNEY_DATA_DIR",
         "data_dir",
         ".journey",
-        "Local state directory of the worker (table stores).",
-    ),
-    Setting(
-        "JOURNEY_STORE",
-        "store",
-        "memory",
-        "Table store: memory (rebuilt from changelogs on start) or rocksdb"
-        " (`pip install journey-pipeline[rocksdb]`).",
-        _choice("memory", "rocksdb"),
+        "Local directory of `journey run` (the worker's log).",
     ),
     Setting(
         "JOURNEY_LOG_LEVEL",
@@ -252,7 +244,6 @@ class Settings:
     stage_rules: str | None = None
     max_event_bytes: int = 65536
     data_dir: str = ".journey"
-    store: str = "memory"
     log_level: str = "info"
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "PLAIN"

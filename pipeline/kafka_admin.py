@@ -6,11 +6,12 @@ auto-create them on first produce with its own partition count.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -21,7 +22,8 @@ __all__ = [
     "TopicSpec",
     "client_options",
     "ensure_topics",
-    "fence_changelog",
+    "FENCE_KEY",
+    "aiokafka_options",
     "internal_topics",
     "list_topics",
 ]
@@ -38,6 +40,21 @@ def client_options(settings: Settings) -> dict[str, Any]:
         )
     if settings.kafka_ssl_cafile:
         options["ssl_cafile"] = settings.kafka_ssl_cafile
+    return options
+
+
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka connection options (TLS/SASL) from the settings."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
     return options
 
 
@@ -102,27 +119,10 @@ def list_topics(settings: Settings, bootstrap: str) -> dict[str, int]:
 
 
 FENCE_KEY = b"\x00recovery-fence"
-"""Key of the changelog fence tombstones (no journey key starts with a NUL byte)."""
+"""Key of the changelog fence tombstones (no journey key starts with a NUL byte).
 
-
-def fence_changelog(settings: Settings, bootstrap: str) -> None:
-    """Append a one-record tombstone to every partition of the state changelog.
-
-    faust recovers a table by reading its changelog up to the high watermark the
-    broker reports. The embedded broker reports one that stops before a
-    partition's last record batch, so a worker restarting would miss the state
-    its predecessor wrote last. After the fence, every earlier record lies below
-    the watermark (on Kafka, it is one tombstone per partition and start).
-    """
-    topic = changelog_topic(settings.app_id)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options(settings))
-    try:
-        sends = [
-            producer.send(topic, key=FENCE_KEY, value=None, partition=p)
-            for p in range(settings.partitions)
-        ]
-        producer.flush()
-        for send in sends:
-            send.get(timeout=30)
-    finally:
-        producer.close()
+A worker appends one to each changelog partition it is about to recover and
+reads up to it: every earlier record is read, whatever high watermark the
+broker reports (the embedded broker reports one short of a partition's last
+record batch).
+"""

@@ -1,11 +1,10 @@
 """Input positions kept with the journey state, so state and the offsets it reflects move together.
 
-faust commits offsets on its own schedule and, around a table recovery, can
-drop records it had prefetched: their offsets are never acknowledged, so its
-commits stall there, and the records are never processed. The worker therefore
-keeps, per input topic-partition, the next offset its state expects, writes it
-to the changelog in the same batch as the state it belongs to, and for each
-record:
+A consumer's committed offsets and the state they belong to are written at
+different moments, and a client can skip records it fetched (faust's stream
+consumer did, under load). The worker therefore keeps, per input
+topic-partition, the next offset its state expects, writes it to the changelog
+in the same batch as the state it belongs to, and for each record:
 
 - below it: skips it (its effect is already in the state: a redelivery after a
   restart or a rebalance), so nothing is published twice;

@@ -38,7 +38,7 @@ STATE_TABLE = "journeys"
 
 
 def changelog_topic(app_id: str) -> str:
-    """The journeys table's changelog, as faust names it: `{app_id}-{table}-changelog`."""
+    """The journeys' state changelog (compacted): `{app_id}-journeys-changelog`."""
     return f"{app_id}-{STATE_TABLE}-changelog"
 
 

@@ -1,38 +1,35 @@
-"""HTTP endpoints on the worker's web port (faust's aiohttp server).
+"""HTTP endpoints on the worker's web port (aiohttp).
 
 `/metrics` (Prometheus text format), `/healthz` (the process is alive),
-`/readyz` (partitions assigned and state recovered; a JSON body says why not).
+`/readyz` (partitions assigned and state recovered, input not stuck; a JSON
+body says why not).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
-    from .agents import JourneyWorker
+    from .stream import JourneyWorker
 
-__all__ = ["add_routes"]
+__all__ = ["serve"]
 
 
-def add_routes(worker: JourneyWorker) -> None:
-    app = worker.app
-
-    @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
+def routes(worker: JourneyWorker) -> web.Application:
+    async def metrics(request: web.Request) -> web.Response:
         body = generate_latest(worker.metrics.registry)
-        return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return web.Response(body=body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
 
-    @app.page("/readyz")
-    async def readyz(web: Any, request: Any) -> Any:
+    async def readyz(request: web.Request) -> web.Response:
         stuck = worker.positions.stuck()
         if stuck:
-            return web.json(
+            return web.json_response(
                 {
                     "status": "not ready",
                     "reason": "input partitions stuck before records that were skipped",
@@ -41,11 +38,25 @@ def add_routes(worker: JourneyWorker) -> None:
                 status=503,
             )
         if worker.ready:
-            return web.json({"status": "ready", "partitions": sorted(worker.engines)})
-        return web.json(
+            return web.json_response({"status": "ready", "partitions": sorted(worker.engines)})
+        return web.json_response(
             {
                 "status": "not ready",
                 "reason": "waiting for partition assignment and state recovery",
             },
             status=503,
         )
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve(worker: JourneyWorker, host: str, port: int) -> web.AppRunner:
+    """Start serving; the caller cleans the returned runner up."""
+    runner = web.AppRunner(routes(worker), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

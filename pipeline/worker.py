@@ -1,30 +1,38 @@
-"""Running a worker process: topics first, then the faust worker until SIGTERM/SIGINT."""
+"""Running a worker process: topics, web port, the consumer loop until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
-import faust
-
-from .agents import JourneyWorker
 from .config import Settings
 from .domain import JourneyPolicy
-from .kafka_admin import ensure_topics, fence_changelog
+from .kafka_admin import ensure_topics
+from .stream import JourneyWorker
+from .web import serve
 
 __all__ = ["run_worker"]
 
-_FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
-
 
 def run_worker(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     created = ensure_topics(settings, bootstrap)
     if created:
         logging.getLogger("journey.worker").info("created topics %s", created)
-    fence_changelog(settings, bootstrap)
+    asyncio.run(_main(settings, bootstrap, policy))
+
+
+async def _main(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
     worker = JourneyWorker(settings, bootstrap, policy)
-    faust.Worker(
-        worker.app,
-        loglevel=_FAUST_LEVELS[settings.log_level],
-        redirect_stdouts=False,
-        override_logging=True,
-    ).execute_from_commandline()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stopping.set)
+    runner = await serve(worker, settings.web_host, settings.web_port)
+    try:
+        await worker.run()
+    finally:
+        await runner.cleanup()

@@ -14,6 +14,7 @@ from typing import Any
 
 from .events import Event
 from .journey import (
+    Count,
     JourneyPolicy,
     JourneyState,
     Outputs,
@@ -49,6 +50,7 @@ def absorb(
     other = JourneyState.from_data(moved)
     if other.key in state.awaiting:
         state.awaiting.remove(other.key)
+        out.counts[Count.ABSORBED] += 1
     if not _already_absorbed(state, other):
         _merge(state, other, at, policy, out)
     return replay_parked(state, policy, out)

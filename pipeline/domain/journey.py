@@ -80,6 +80,8 @@ class Count:
     RECOVERY_EXPIRED = "cart_recovery_window_expired"
     DEMOTE_NO_EFFECT = "demote_without_effect"
     ALIASES = "identities_stitched"
+    ABSORBED = "identities_absorbed"
+    """A stitch asked for (`ALIASES`) has arrived and ended the customer's wait."""
     FORWARDED = "events_forwarded_to_customer"
     STITCH_WAIT_OVER_CAP = "stitch_wait_over_cap"
     CART_ITEMS_OVER_CAP = OVER_CAP

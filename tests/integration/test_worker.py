@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.agents import partitioner
 from pipeline.domain import JourneyPolicy
 from pipeline.generate import generate
 from pipeline.offline import process_records
+from pipeline.stream import partitioner
 from pipeline.topics import DEAD_LETTER, OUTPUT_FILES, OUTPUT_TOPICS
 
 from ..conftest import read_jsonl
@@ -132,6 +132,16 @@ def consumed(pipeline: Pipeline, worker: int) -> float:
     )
 
 
+def stitches_pending(pipeline: Pipeline, worker: int) -> float:
+    """Identity stitches asked for whose anonymous journey has not arrived yet."""
+    counts = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in pipeline.metrics(worker).splitlines()
+        if line.startswith('journey_core_decisions_total{decision="identities_')
+    }
+    return counts["identities_stitched"] - counts["identities_absorbed"]
+
+
 def test_generated_stream_matches_journey_process(pipeline_factory, tmp_path):
     pipeline = pipeline_factory()
     worker = pipeline.start_worker()
@@ -146,7 +156,10 @@ def test_generated_stream_matches_journey_process(pipeline_factory, tmp_path):
 
 def test_identity_stitching_across_partitions(pipeline_factory, tmp_path):
     """An anonymous visitor (one partition) logs in as a customer (another partition):
-    the open session and cart move under the customer, later device events follow."""
+    the open session and cart move under the customer, later device events follow.
+
+    Steps are paced as in real time: each is consumed, and its stitch has moved
+    the anonymous journey, before the next user action."""
     pipeline = pipeline_factory()
     worker = pipeline.start_worker()
     pipeline.wait_ready(worker)
@@ -171,8 +184,9 @@ def test_identity_stitching_across_partitions(pipeline_factory, tmp_path):
         everything += records
         pipeline.produce(records)
         sent = len(everything)
-        wait_until(lambda sent=sent: consumed(pipeline, worker) >= sent, 30,
-                   "the step to be consumed")  # fmt: skip
+        wait_until(lambda sent=sent: consumed(pipeline, worker) >= sent
+                   and not stitches_pending(pipeline, worker), 30,
+                   "the step to be consumed, its identity stitches done")  # fmt: skip
     clock = clock_events(T0 + DAY)
     everything += clock
     pipeline.produce(clock)

@@ -32,8 +32,8 @@ def test_defaults_match_the_settings_table():
 def test_bad_values_name_the_variable_and_what_is_expected():
     with pytest.raises(ConfigError, match=r"JOURNEY_SESSION_GAP: 'half an hour' is not a duration"):
         Settings.from_env({"JOURNEY_SESSION_GAP": "half an hour"})
-    with pytest.raises(ConfigError, match="JOURNEY_STORE: 'redis' is not one of memory, rocksdb"):
-        Settings.from_env({"JOURNEY_STORE": "redis"})
+    with pytest.raises(ConfigError, match="JOURNEY_LOG_LEVEL: 'loud' is not one of debug, info"):
+        Settings.from_env({"JOURNEY_LOG_LEVEL": "loud"})
 
 
 def test_unprefixed_variables_change_nothing():

@@ -1,0 +1,423 @@
+"""The worker: a consumer-group loop around the journey engines.
+
+Per input partition one `JourneyEngine` holds that partition's journeys, timers
+and watermark. Each batch of records (from the input topic and the internal
+route topic) is handed to the engines; then, in this order, every output, dead
+letter and routed message is sent and its delivery awaited, each changed
+journey is written once to the state changelog (with the partition's input
+positions) and those writes are awaited, and only then are the offsets
+committed. A worker killed at any point restarts from a state that matches
+what it published: no alert is lost, and a replayed record is recognised by
+its position and skipped.
+
+State recovery is the worker's own: on assignment it appends a one-record
+fence to each assigned changelog partition and reads the partition up to it,
+so no record is missed whatever high watermark the broker reports.
+
+Input and route partitions with one number go to one worker (the range
+assignor over two topics of equal partition count), so a partition's engine
+sees both.
+
+Routing: a journey lives on the partition murmur2(journey key) selects (the
+Java client's default). A record that arrived elsewhere, an event of a
+stitched anonymous id, and the two steps of an identity stitch travel through
+the route topic to the owning partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from kafka.partitioner.default import murmur2
+
+from .codec import EventDecoder, dead_letter
+from .config import Settings
+from .domain import Event, InvalidEvent, JourneyPolicy, JourneyState, Outcome, Outputs, Reason
+from .domain.engine import JourneyEngine
+from .kafka_admin import FENCE_KEY, aiokafka_options
+from .metrics import Metrics
+from .positions import PROCESS, Positions
+from .topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, route_topic
+
+__all__ = ["JourneyWorker", "partitioner"]
+
+log = logging.getLogger("journey.worker")
+
+_POSITION = b"\x00position/"
+"""Changelog keys of input positions (`\\x00position/{topic}/{partition}`)."""
+
+
+def partitioner(partitions: int) -> Callable[[str], int]:
+    """The Java client's default partitioner (murmur2), cached per key."""
+
+    @lru_cache(maxsize=1 << 18)
+    def partition_of(key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+    return partition_of
+
+
+@dataclass
+class Pending:
+    """What a batch will send: (topic, key, value, partition) with partition None = by key."""
+
+    messages: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
+    outputs: Outputs = field(default_factory=Outputs)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: JourneyWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.worker.on_revoked({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.worker.on_assigned({tp.partition for tp in assigned})
+
+
+class JourneyWorker:
+    def __init__(self, settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.policy = policy
+        self.metrics = Metrics()
+        self.decoder = EventDecoder(settings.max_event_bytes)
+        self.partition_of = partitioner(settings.partitions)
+        self.route_topic = route_topic(settings.app_id)
+        self.changelog = changelog_topic(settings.app_id)
+        self.engines: dict[int, JourneyEngine] = {}
+        self.positions = Positions()
+        self.last_activity: dict[int, float] = {}
+        self.lock = asyncio.Lock()
+        self.ready = False
+        self.stopping = asyncio.Event()
+        options = aiokafka_options(settings)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks="all",
+            **options,
+        )  # fmt: skip
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=settings.app_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 10),
+            max_poll_records=settings.batch_size,
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            **options,
+        )
+
+    # -- life cycle -------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until `stopping` is set; then finish the batch in hand and leave the group."""
+        await self.producer.start()
+        await self.consumer.start()
+        self.consumer.subscribe([EVENTS, self.route_topic], listener=_Rebalance(self))
+        clock = asyncio.create_task(self._idle_clock())
+        try:
+            while not self.stopping.is_set():
+                if clock.done():
+                    clock.result()  # the idle clock failed (could not publish): stop with it
+                batch = await self.consumer.getmany(timeout_ms=100)
+                records = [r for rs in batch.values() for r in rs]
+                if records:
+                    await self._batch(records)
+        finally:
+            clock.cancel()
+            await self.consumer.stop()
+            await self.producer.stop()
+
+    # -- partitions and state -------------------------------------------------
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        async with self.lock:
+            for partition in partitions:
+                self.engines.pop(partition, None)
+            self.positions.forget(partitions)
+            self.metrics.partitions.set(len(self.engines))
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        async with self.lock:
+            await self._recover(partitions - set(self.engines))
+            self.metrics.partitions.set(len(self.engines))
+            self.ready = True
+
+    async def _recover(self, partitions: set[int]) -> None:
+        """Rebuild `partitions`' engines and positions from the changelog, read up to a fence."""
+        if not partitions:
+            return
+        started = time.perf_counter()
+        fences = {
+            TopicPartition(self.changelog, p): (
+                await self.producer.send_and_wait(self.changelog, None, FENCE_KEY, partition=p)
+            ).offset
+            for p in sorted(partitions)
+        }
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+            **aiokafka_options(self.settings),
+        )  # fmt: skip
+        latest: dict[bytes, bytes] = {}
+        await reader.start()
+        try:
+            reader.assign(list(fences))
+            await reader.seek_to_beginning(*fences)
+            remaining = dict(fences)
+            while remaining:
+                batch = await reader.getmany(timeout_ms=1000, max_records=10_000)
+                for tp, records in batch.items():
+                    for record in records:
+                        if record.value is None:
+                            latest.pop(record.key, None)
+                        else:
+                            latest[record.key] = record.value
+                    if tp in remaining and records[-1].offset >= remaining[tp]:
+                        del remaining[tp]
+        finally:
+            await reader.stop()
+        restored: dict[int, list[JourneyState]] = {p: [] for p in partitions}
+        for key, value in latest.items():
+            partition, data = orjson.loads(value)
+            if partition not in restored:
+                continue
+            if key.startswith(_POSITION):
+                topic = key[len(_POSITION) :].decode().rpartition("/")[0]
+                self.positions.restore((topic, partition), data)
+            else:
+                restored[partition].append(JourneyState.from_data(data))
+        now = time.monotonic()
+        for partition, states in restored.items():
+            engine = JourneyEngine(self.policy)
+            engine.restore(states)
+            self.engines[partition] = engine
+            self.last_activity[partition] = now
+        log.info("recovered %d journeys of partitions %s in %.2f s",
+                 sum(map(len, restored.values())), sorted(partitions),
+                 time.perf_counter() - started)  # fmt: skip
+
+    # -- batches ------------------------------------------------------------
+
+    async def _batch(self, records: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        async with self.lock:
+            pending = Pending()
+            now = time.monotonic()
+            for record in records:
+                if record.partition not in self.engines:
+                    continue  # revoked meanwhile: its new owner reads it again
+                verdict = self.positions.admit((record.topic, record.partition), record.offset, now)
+                if verdict != PROCESS:
+                    self.metrics.events.labels(verdict).inc()
+                elif record.topic == EVENTS:
+                    self._ingest_one(record, pending)
+                else:
+                    self._route_one(record, pending)
+            await self._deliver_then_persist(pending)
+            await self._commit()
+            await self._seek_back()
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(records))
+
+    async def _commit(self) -> None:
+        offsets = {
+            TopicPartition(topic, partition): expected
+            for (topic, partition), expected in self.positions.expected.items()
+            if partition in self.engines
+        }
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as error:
+            # state and positions are in the changelog: a redelivery is skipped there
+            log.warning("offset commit failed (a rebalance is under way?): %s", error)
+
+    async def _seek_back(self) -> None:
+        """Perform the seeks `positions` asked for (records skipped or a partition stalled)."""
+        for (topic, partition), offset in self.positions.take_seeks().items():
+            log.warning("%s[%d] is missing records from offset %d on: reading them again",
+                        topic, partition, offset)  # fmt: skip
+            self.metrics.seeks.inc()
+            self.consumer.seek(TopicPartition(topic, partition), offset)
+
+    def _ingest_one(self, record: ConsumerRecord, pending: Pending) -> None:
+        partition = record.partition
+        raw: bytes = record.value or b""
+        try:
+            event = self.decoder.decode(raw)
+        except InvalidEvent as error:
+            self.metrics.events.labels("invalid").inc()
+            self._dead(pending, error.reason, str(error), raw, record, None)
+            return
+        if self.partition_of(event.key) != partition:
+            self.metrics.events.labels("rerouted").inc()
+            self._route(
+                pending, event.key, {"kind": "event", "key": event.key, "event": event.data}
+            )
+            return
+        self._process(partition, event, raw, record, pending)
+
+    def _route_one(self, record: ConsumerRecord, pending: Pending) -> None:
+        partition = record.partition
+        routed = orjson.loads(record.value)
+        kind = routed["kind"]
+        engine = self.engines[partition]
+        if kind == "event":
+            event = Event.from_dict(routed["event"])
+            self._process(partition, event, record.value, record, pending, key=routed["key"])
+        elif kind == "detach":
+            engine.request_detach(
+                record.key.decode(), routed["customer"], routed["at"], pending.outputs
+            )
+        elif kind == "absorb":
+            customer_key = record.key.decode()
+            replayed = engine.absorb(customer_key, routed["moved"], routed["at"], pending.outputs)
+            for event, outcome in replayed:
+                raw = orjson.dumps(event.data)
+                self._settle(engine, event, outcome, raw, record, pending, customer_key)
+        self.last_activity[partition] = time.monotonic()
+
+    def _process(
+        self,
+        partition: int,
+        event: Event,
+        raw: bytes,
+        record: ConsumerRecord,
+        pending: Pending,
+        key: str | None = None,
+    ) -> None:
+        engine = self.engines[partition]
+        engine.observe(event.occurred_at, pending.outputs)
+        outcome = engine.handle(event, pending.outputs, key=key)
+        self._settle(engine, event, outcome, raw, record, pending, key)
+        self.last_activity[partition] = time.monotonic()
+
+    def _settle(
+        self,
+        engine: JourneyEngine,
+        event: Event,
+        outcome: str,
+        raw: bytes,
+        record: ConsumerRecord,
+        pending: Pending,
+        key: str | None = None,
+    ) -> None:
+        """Count an outcome and send what it calls for (forward, dead letter)."""
+        self.metrics.events.labels(outcome).inc()
+        if outcome == Outcome.FORWARDED:
+            target = engine.forward_target(key or event.key)
+            assert target is not None
+            self._route(pending, target, {"kind": "event", "key": target, "event": event.data})
+        elif outcome == Outcome.LATE:
+            lag = engine.watermark - event.occurred_at
+            self._dead(pending, Reason.LATE, f"event is {lag} ms behind the watermark",
+                       raw, record, event)  # fmt: skip
+
+    def _route(self, pending: Pending, key: str, message: dict[str, Any]) -> None:
+        pending.messages.append(
+            (self.route_topic, key.encode(), orjson.dumps(message), self.partition_of(key))
+        )
+
+    def _dead(
+        self,
+        pending: Pending,
+        reason: str,
+        error: str,
+        raw: bytes,
+        record: ConsumerRecord,
+        event: Event | None,
+    ) -> None:
+        self.metrics.dead_letters.labels(reason).inc()
+        letter = dead_letter(
+            reason,
+            error,
+            raw,
+            received_at=int(time.time() * 1000),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event=event,
+        )
+        pending.messages.append((DEAD_LETTER, record.key, orjson.dumps(letter), None))
+
+    async def _send_all(self, messages: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
+        """Send and await every message (a failed delivery raises: the batch is not committed)."""
+        sends = [
+            await self.producer.send(topic, value, key=key, partition=partition)
+            for topic, key, value, partition in messages
+        ]
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _deliver_then_persist(self, pending: Pending) -> None:
+        """Send everything and await it; then write each changed journey once and await that."""
+        out = pending.outputs
+        for anonymous_id, customer_key, at in out.aliases:
+            self._route(
+                pending, anonymous_id, {"kind": "detach", "customer": customer_key, "at": at}
+            )
+        for customer_key, moved, at in out.moves:
+            self._route(pending, customer_key, {"kind": "absorb", "moved": moved, "at": at})
+        messages = pending.messages
+        for output, key, record in out.records:
+            messages.append((OUTPUT_TOPICS[output], key.encode(), orjson.dumps(record), None))
+        self.metrics.count_records(out.records)
+        self.metrics.count_core(out.counts)
+        await self._send_all(messages)
+        writes: list[tuple[str, bytes | None, bytes, int | None]] = []
+        for partition, engine in self.engines.items():
+            for key in engine.take_dirty():
+                value = orjson.dumps([partition, engine.states[key].to_data()])
+                writes.append((self.changelog, key.encode(), value, partition))
+        for (topic, partition), expected in self.positions.take_changed():
+            key_bytes = _POSITION + f"{topic}/{partition}".encode()
+            writes.append(
+                (self.changelog, key_bytes, orjson.dumps([partition, expected]), partition)
+            )
+        await self._send_all(writes)
+        self.metrics.last_processed.set(time.time())
+
+    # -- time -----------------------------------------------------------------
+
+    async def _idle_clock(self) -> None:
+        """Every second: on a partition gone quiet, let time pass by the wall clock."""
+        idle_after = self.settings.idle_after_ms / 1000
+        while True:
+            await asyncio.sleep(1.0)
+            async with self.lock:
+                pending = Pending()
+                now = time.monotonic()
+                for partition, engine in self.engines.items():
+                    idle = now - self.last_activity.get(partition, now)
+                    if idle >= idle_after:
+                        engine.release_stitches(pending.outputs)
+                        if engine.watermark:
+                            engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
+                await self._deliver_then_persist(pending)
+                self.positions.check_stalls(
+                    lambda tp: self.consumer.highwater(TopicPartition(*tp)), now
+                )
+                await self._seek_back()
+                self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        states = [s for e in self.engines.values() for s in e.states.values()]
+        self.metrics.journeys.set(len(states))
+        self.metrics.open_sessions.set(sum(len(s.sessions) for s in states))
+        self.metrics.open_carts.set(sum(1 for s in states if s.cart.items))
+        self.metrics.stuck.set(len(self.positions.stuck()))
+        marks = [e.watermark for e in self.engines.values() if e.watermark]
+        if marks:
+            self.metrics.watermark.set(min(marks) / 1000)

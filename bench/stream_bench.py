@@ -208,7 +208,7 @@ async def latency(
     topic = OUTPUT_TOPICS["stage_transitions"]
     consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
     await consumer.seek_to_end()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
     await producer.start()
     produced: dict[str, int] = {}
     published: dict[str, int] = {}
@@ -225,12 +225,15 @@ async def latency(
     reader = asyncio.create_task(read())
     try:
         started = time.perf_counter()
+        sends = []
         for n, record in enumerate(records):
             wait = started + n / rate - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            metadata = await (await producer.send(EVENTS, record.value, key=record.key.encode()))
-            produced[orjson.loads(record.value)["event_id"]] = metadata.timestamp
+            sent = await producer.send(EVENTS, record.value, key=record.key.encode())
+            sends.append((orjson.loads(record.value)["event_id"], sent))
+        for event_id, sent in sends:
+            produced[event_id] = (await sent).timestamp
         deadline = time.monotonic() + 30
         expected_at_least = len(published)
         while time.monotonic() < deadline:

@@ -145,7 +145,7 @@ def _send(records: Iterable[Any], total: int | None, pacing: Any) -> None:
 @click.option("--idle", default=0.0, help="Stop after this many seconds without a record.")
 def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
     """Print a topic's records readably (default: the cart alerts) until Ctrl-C."""
-    from .tail import describe, follow
+    from .tail import describe_bytes, follow
 
     settings = _settings()
     bootstrap = _configured_bootstrap(settings)
@@ -153,7 +153,7 @@ def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
         for record in follow(
             settings, bootstrap, topic, from_beginning, done=lambda quiet: 0 < idle <= quiet
         ):
-            click.echo(orjson.dumps(record).decode() if as_json else describe(record))
+            click.echo(record.decode(errors="replace") if as_json else describe_bytes(record))
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     except KeyboardInterrupt:

@@ -31,7 +31,7 @@ from .domain import STAGES
 from .generate import generate
 from .kafka_admin import ensure_topics
 from .producer import Pacing, SendRecord, send_records
-from .tail import describe, follow
+from .tail import describe_bytes, follow
 from .topics import OUTPUT_TOPICS
 
 __all__ = ["Demo", "run_live"]
@@ -143,7 +143,7 @@ def _watch_alerts(shared: _Shared, settings: Settings, bootstrap: str) -> None:
     try:
         done = lambda _quiet: shared.stop.is_set()  # noqa: E731
         for record in follow(settings, bootstrap, topic, from_beginning=True, done=done):
-            shared.alerts.append(describe(record))
+            shared.alerts.append(describe_bytes(record))
     except Exception as error:
         shared.error = f"alert watcher stopped: {error}"
 

@@ -95,7 +95,7 @@ class Metrics:
         )  # fmt: skip
         self.seeks = Counter(
             "journey_input_seeks_total",
-            "Seeks back to the position the state expects (records skipped, or a stall).",
+            "Seeks back to the position the state expects (records were skipped).",
             registry=r,
         )
         self.stuck = Gauge(

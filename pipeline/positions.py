@@ -11,15 +11,12 @@ in the same batch as the state it belongs to, and for each record:
 - above it (a hole): skips it and asks for a seek back to the expected offset,
   so the missing records are read again and processed in order.
 
-A partition that has records past its position (by the consumer's high
-watermark) yet has delivered nothing for a while is sought back to its
-position too: the same fault can leave a partition with nothing to deliver.
 Partitions that seeks do not bring back are reported (`stuck`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 __all__ = ["HOLE", "PROCESS", "REDELIVERED", "Positions", "TopicPartition"]
 
@@ -32,9 +29,6 @@ HOLE = "hole"
 RESEEK_AFTER_S = 3.0
 """A hole still there this long after its seek was asked gets another seek."""
 
-STALLED_AFTER_S = 3.0
-"""Quiet time after which a partition with records past its position is sought back."""
-
 STUCK_AFTER_SEEKS = 2
 """Seeks to one position without progress after which the partition counts as stuck."""
 
@@ -46,12 +40,10 @@ class Positions:
         self.seeks: dict[TopicPartition, int] = {}
         """Seeks to perform: topic-partition -> offset."""
         self._asked: dict[TopicPartition, float] = {}
-        self._delivered: dict[TopicPartition, float] = {}
         self._attempts: dict[TopicPartition, int] = {}
 
     def admit(self, tp: TopicPartition, offset: int, now: float) -> str:
         """PROCESS, REDELIVERED or HOLE for the record at `offset` (`now`: a monotonic clock)."""
-        self._delivered[tp] = now
         expected = self.expected.get(tp)
         if expected is None or offset == expected:
             self.expected[tp] = offset + 1
@@ -75,21 +67,13 @@ class Positions:
         """Partitions sought back `STUCK_AFTER_SEEKS` times to one position without progress."""
         return sorted(tp for tp, n in self._attempts.items() if n >= STUCK_AFTER_SEEKS)
 
-    def check_stalls(self, highwater: Callable[[TopicPartition], int | None], now: float) -> None:
-        """Ask for a seek on each partition quiet for a while with records past its position."""
-        for tp, expected in self.expected.items():
-            end = highwater(tp)
-            quiet_since = max(self._delivered.get(tp, now), self._asked.get(tp, 0.0))
-            if end is not None and end > expected and now - quiet_since >= STALLED_AFTER_S:
-                self._ask(tp, expected, now)
-
     def restore(self, tp: TopicPartition, expected: int) -> None:
         self.expected[tp] = expected
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop what is known of `partitions` (revoked: another worker may move them on)."""
         gone = set(partitions)
-        for table in (self.expected, self.seeks, self._asked, self._delivered, self._attempts):
+        for table in (self.expected, self.seeks, self._asked, self._attempts):
             for tp in [tp for tp in table if tp[1] in gone]:
                 del table[tp]
         self.changed = {tp for tp in self.changed if tp[1] not in gone}

@@ -245,7 +245,7 @@ class JourneyWorker:
             log.warning("offset commit failed (a rebalance is under way?): %s", error)
 
     async def _seek_back(self) -> None:
-        """Perform the seeks `positions` asked for (records skipped or a partition stalled)."""
+        """Perform the seeks `positions` asked for (records were skipped on the way in)."""
         for (topic, partition), offset in self.positions.take_seeks().items():
             log.warning("%s[%d] is missing records from offset %d on: reading them again",
                         topic, partition, offset)  # fmt: skip
@@ -406,10 +406,6 @@ class JourneyWorker:
                         if engine.watermark:
                             engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
                 await self._deliver_then_persist(pending)
-                self.positions.check_stalls(
-                    lambda tp: self.consumer.highwater(TopicPartition(*tp)), now
-                )
-                await self._seek_back()
                 self._update_gauges()
 
     def _update_gauges(self) -> None:

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from .config import Settings
 from .kafka_admin import client_options
 
-__all__ = ["describe", "follow"]
+__all__ = ["describe", "describe_bytes", "follow"]
 
 
 def _duration(seconds: float) -> str:
@@ -64,14 +64,23 @@ def describe(record: dict[str, Any]) -> str:
     return orjson.dumps(record).decode()
 
 
+def describe_bytes(value: bytes) -> str:
+    """`describe` for a record's bytes; a record that is not JSON is shown as it is."""
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value.decode(errors="replace")
+    return describe(record) if isinstance(record, dict) else value.decode()
+
+
 def follow(
     settings: Settings,
     bootstrap: str,
     topic: str,
     from_beginning: bool,
     done: Callable[[float], bool],
-) -> Iterator[dict[str, Any]]:
-    """Records of `topic` as they arrive (all partitions, no consumer group).
+) -> Iterator[bytes]:
+    """Record values of `topic` as they arrive (all partitions, no consumer group).
 
     Stops when `done(seconds since the last record)` is true.
     """
@@ -95,6 +104,6 @@ def follow(
             for messages in batch.values():
                 for message in messages:
                     if message.value is not None:
-                        yield orjson.loads(message.value)
+                        yield message.value
     finally:
         consumer.close()

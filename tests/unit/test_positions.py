@@ -1,11 +1,10 @@
-"""Input positions: redeliveries skipped, holes and stalls sought back, stuck partitions named."""
+"""Input positions: redeliveries skipped, holes sought back, stuck partitions named."""
 
 from pipeline.positions import (
     HOLE,
     PROCESS,
     REDELIVERED,
     RESEEK_AFTER_S,
-    STALLED_AFTER_S,
     Positions,
 )
 
@@ -38,17 +37,6 @@ def test_a_hole_asks_for_one_seek_back_then_another_only_after_a_while():
     assert positions.stuck() == [TP], "two seeks without progress"
     assert positions.admit(TP, 13, RESEEK_AFTER_S + 0.2) == PROCESS
     assert positions.stuck() == []
-
-
-def test_a_quiet_partition_with_records_past_its_position_is_sought_back():
-    positions = Positions()
-    positions.admit(TP, 5, 0.0)
-    positions.check_stalls(lambda tp: 6, STALLED_AFTER_S + 1)
-    assert positions.take_seeks() == {}, "caught up: nothing past the position"
-    positions.check_stalls(lambda tp: 50, 1.0)
-    assert positions.take_seeks() == {}, "not quiet long enough"
-    positions.check_stalls(lambda tp: 50, STALLED_AFTER_S + 1)
-    assert positions.take_seeks() == {TP: 6}
 
 
 def test_forgetting_a_revoked_partition_drops_its_position():

@@ -19,11 +19,11 @@ from .config import Settings
 from .topics import PUBLIC_TOPICS, changelog_topic, route_topic
 
 __all__ = [
+    "FENCE_KEY",
     "TopicSpec",
+    "aiokafka_options",
     "client_options",
     "ensure_topics",
-    "FENCE_KEY",
-    "aiokafka_options",
     "internal_topics",
     "list_topics",
 ]
@@ -44,17 +44,11 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection options (TLS/SASL) from the settings."""
-    protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL"):
-        options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=settings.kafka_sasl_password,
-        )
-    if protocol.endswith("SSL"):
-        options["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    """aiokafka connection options: kafka-python's, with the CA bundle as an SSL context."""
+    options = client_options(settings)
+    cafile = options.pop("ssl_cafile", None)
+    if settings.kafka_security_protocol.endswith("SSL"):
+        options["ssl_context"] = ssl.create_default_context(cafile=cafile)
     return options
 
 

@@ -61,6 +61,12 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _url(text: str) -> str:
+    if not re.match(r"^https?://[^/\s]+$", text):
+        raise ValueError(f"{text!r} is not a base URL like http://worker-0.journey:6066")
+    return text
+
+
 def _text(text: str) -> str:
     return text
 
@@ -95,6 +101,14 @@ SETTINGS: tuple[Setting, ...] = (
         _port,
     ),
     Setting("JOURNEY_WEB_HOST", "web_host", "0.0.0.0", "Address the web port binds."),
+    Setting(
+        "JOURNEY_ADVERTISED_URL",
+        "advertised_url",
+        None,
+        "URL other workers reach this worker's web port at (query forwarding)."
+        " Unset: http://{host name}:{JOURNEY_WEB_PORT}.",
+        _url,
+    ),
     Setting(
         "JOURNEY_PARTITIONS",
         "partitions",
@@ -230,6 +244,7 @@ class Settings:
     app_id: str = "journey"
     web_port: int = 6066
     web_host: str = "0.0.0.0"
+    advertised_url: str | None = None
     partitions: int = 8
     replication: int = 1
     session_gap_ms: int = 30 * 60_000

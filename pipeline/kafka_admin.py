@@ -16,7 +16,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from .config import Settings
-from .topics import PUBLIC_TOPICS, changelog_topic, route_topic
+from .topics import PUBLIC_TOPICS, changelog_topic, owners_topic, route_topic
 
 __all__ = [
     "FENCE_KEY",
@@ -60,10 +60,11 @@ class TopicSpec:
 
 
 def internal_topics(settings: Settings) -> list[TopicSpec]:
-    """The worker's own topics: the state changelog (compacted) and the routing topic."""
+    """The worker's own topics: the state changelog, the routing topic, the owner directory."""
     return [
         TopicSpec(changelog_topic(settings.app_id), settings.partitions, compacted=True),
         TopicSpec(route_topic(settings.app_id), settings.partitions),
+        TopicSpec(owners_topic(settings.app_id), 1, compacted=True),
     ]
 
 

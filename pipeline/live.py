@@ -91,7 +91,7 @@ def _total(samples: Samples, name: str, **labels: str) -> float:
 
 _ROWS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("sessions open", "journey_open_sessions", {}),
-    ("sessions closed", "journey_sessions_published_total", {"type": "session_closed"}),
+    ("sessions closed", "journey_sessions_closed_total", {}),
     *(
         (f"  transitions to {stage}", "journey_stage_transitions_total", {"to_stage": stage})
         for stage in STAGES

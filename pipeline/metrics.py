@@ -7,7 +7,8 @@ series exists at zero from the start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -18,12 +19,14 @@ from prometheus_client import (
     Info,
     disable_created_metrics,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from . import __version__
 from .domain import STAGES, Count, Outcome, Reason
 from .positions import HOLE, REDELIVERED
 
-__all__ = ["Metrics"]
+__all__ = ["HotHistogram", "Metrics"]
 
 disable_created_metrics()  # `_created` series double every counter for no use here
 
@@ -39,9 +42,50 @@ _OUTCOMES = (
     HOLE,
 )
 _ALERTS = ("cart_abandoned", "cart_recovered")
-_SESSIONS = ("session_closed", "session_merged")
-_CORE = tuple(v for k, v in vars(Count).items() if k.isupper() and not v.endswith("_"))
+_SESSION_CLOSES = {Count.SESSIONS_CLOSED: "ended", Count.SESSIONS_OVER_CAP: "over_cap"}
+_SESSION_COUNTS = (Count.SESSIONS_OPENED, *_SESSION_CLOSES)
+_CORE = tuple(
+    v
+    for k, v in vars(Count).items()
+    if k.isupper() and not v.endswith("_") and v not in _SESSION_COUNTS
+)
 _SUPPRESSIONS = ("no_consent", "cooldown")
+TABLES = ("journeys", "timers")
+"""State tables whose sizes are reported (`journey_table_keys`)."""
+
+
+class HotHistogram(Collector):  # type: ignore[misc]
+    """A label-less histogram cheap enough to observe once per event.
+
+    Observations land in plain bucket counts (one `bisect`); the cumulative
+    form Prometheus wants is built only when scraped. Meant for one thread
+    (the worker's event loop serves `/metrics` too).
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self.bounds = tuple(sorted(buckets))
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation)
+        cumulative, total = [], 0
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            total += count
+            cumulative.append((bound, total))
+        family.add_metric([], cumulative, self.sum)
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation)
 
 
 class Metrics:
@@ -72,9 +116,41 @@ class Metrics:
             "Abandoned carts not alerted: no marketing consent, or within the cooldown.",
             ["reason"], registry=r,
         )  # fmt: skip
-        self.sessions = Counter(
-            "journey_sessions_published_total", "Session records published, by type.",
-            ["type"], registry=r,
+        self.sessions_opened = Counter(
+            "journey_sessions_opened_total", "Sessions opened.", registry=r
+        )
+        self.sessions_closed = Counter(
+            "journey_sessions_closed_total",
+            "Sessions closed and published: ended (gap, length cap) or over_cap (too many open).",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.session_duration = Histogram(
+            "journey_session_duration_seconds", "Length of closed sessions, first to last event.",
+            buckets=(0, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 86400),
+            registry=r,
+        )  # fmt: skip
+        self.session_events = Histogram(
+            "journey_session_events", "Events per closed session.",
+            buckets=(1, 2, 3, 5, 10, 20, 50, 100, 250, 1000), registry=r,
+        )  # fmt: skip
+        self.processing_latency = HotHistogram(
+            "journey_processing_latency_seconds",
+            "From an input record's Kafka timestamp until its outputs and state are written.",
+            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), r,
+        )  # fmt: skip
+        self.event_time_lag = HotHistogram(
+            "journey_event_time_lag_seconds",
+            "Wall clock minus event time when an event is processed.",
+            (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400, 604800), r,
+        )  # fmt: skip
+        self.consumer_lag = Gauge(
+            "journey_consumer_lag_records",
+            "Records on an assigned partition not processed yet (high watermark minus position).",
+            ["topic", "partition"], registry=r,
+        )  # fmt: skip
+        self.table_keys = Gauge(
+            "journey_table_keys", "Keys held in a state table on this worker.",
+            ["table"], registry=r,
         )  # fmt: skip
         self.core = Counter(
             "journey_core_decisions_total",
@@ -102,9 +178,6 @@ class Metrics:
             "journey_input_partitions_stuck",
             "Input partitions that seeks back to their position have not brought back.",
             registry=r,
-        )
-        self.journeys = Gauge(
-            "journey_active_journeys", "Journeys held by this worker.", registry=r
         )
         self.open_sessions = Gauge(
             "journey_open_sessions", "Sessions open on this worker.", registry=r
@@ -138,8 +211,10 @@ class Metrics:
         for kind in _ALERTS:
             self.alerts.labels(kind)
             self.cart_value.labels(kind)
-        for kind in _SESSIONS:
-            self.sessions.labels(kind)
+        for reason in _SESSION_CLOSES.values():
+            self.sessions_closed.labels(reason)
+        for table in TABLES:
+            self.table_keys.labels(table)
         for reason in _SUPPRESSIONS:
             self.suppressed.labels(reason)
         for decision in _CORE:
@@ -153,14 +228,19 @@ class Metrics:
                 self.alerts.labels(kind).inc()
                 value = record["recovered_value"] if kind == "cart_recovered" else record["value"]
                 self.cart_value.labels(kind).inc(value)
-            elif kind in _SESSIONS:
-                self.sessions.labels(kind).inc()
-            else:
+            elif kind == "session_closed":
+                self.session_duration.observe(record["duration_seconds"])
+                self.session_events.observe(record["event_count"])
+            elif kind != "session_merged":
                 self.transitions.labels(record["from_stage"] or "none", record["to_stage"]).inc()
 
     def count_core(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():
-            if name.startswith(Count.SUPPRESSED):
+            if name == Count.SESSIONS_OPENED:
+                self.sessions_opened.inc(n)
+            elif name in _SESSION_CLOSES:
+                self.sessions_closed.labels(_SESSION_CLOSES[name]).inc(n)
+            elif name.startswith(Count.SUPPRESSED):
                 self.suppressed.labels(name.removeprefix(Count.SUPPRESSED)).inc(n)
             else:
                 self.core.labels(name).inc(n)

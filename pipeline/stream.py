@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,13 +48,15 @@ from .domain import Event, InvalidEvent, JourneyPolicy, JourneyState, Outcome, O
 from .domain.engine import JourneyEngine
 from .kafka_admin import FENCE_KEY, aiokafka_options
 from .metrics import Metrics
+from .owners import OwnerDirectory
 from .positions import PROCESS, Positions
-from .topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, route_topic
+from .topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 
 __all__ = ["JourneyWorker", "partitioner"]
 
 log = logging.getLogger("journey.worker")
 
+_BROKER_CHECK_EVERY_S = 5.0
 _POSITION = b"\x00position/"
 """Changelog keys of input positions (`\\x00position/{topic}/{partition}`)."""
 
@@ -103,6 +106,10 @@ class JourneyWorker:
         self.lock = asyncio.Lock()
         self.ready = False
         self.stopping = asyncio.Event()
+        self.url = settings.advertised_url or f"http://{socket.gethostname()}:{settings.web_port}"
+        self.owners = OwnerDirectory(owners_topic(settings.app_id), self.url)
+        self._broker_checked = (-_BROKER_CHECK_EVERY_S, "")
+        self._batch_wall = 0.0
         options = aiokafka_options(settings)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks="all",
@@ -126,6 +133,9 @@ class JourneyWorker:
         """Consume until `stopping` is set; then finish the batch in hand and leave the group."""
         await self.producer.start()
         await self.consumer.start()
+        directory_reader = self._reader()
+        await directory_reader.start()
+        self.owners.start(directory_reader)
         self.consumer.subscribe([EVENTS, self.route_topic], listener=_Rebalance(self))
         clock = asyncio.create_task(self._idle_clock())
         try:
@@ -138,22 +148,49 @@ class JourneyWorker:
                     await self._batch(records)
         finally:
             clock.cancel()
+            await self.owners.stop()
             await self.consumer.stop()
             await self.producer.stop()
+
+    def _reader(self) -> AIOKafkaConsumer:
+        """A consumer outside the group, for topics read from their start (state, directory)."""
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+            **aiokafka_options(self.settings),
+        )  # fmt: skip
+
+    async def broker_problem(self) -> str:
+        """Why the broker cannot be reached ('' when it can); asked at most every 5 s."""
+        checked_at, problem = self._broker_checked
+        if time.monotonic() - checked_at < _BROKER_CHECK_EVERY_S:
+            return problem
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
+            problem = ""
+        except (TimeoutError, KafkaError, OSError) as error:
+            problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        self._broker_checked = (time.monotonic(), problem)
+        return problem
 
     # -- partitions and state -------------------------------------------------
 
     async def on_revoked(self, partitions: set[int]) -> None:
         async with self.lock:
-            for partition in partitions:
-                self.engines.pop(partition, None)
+            for partition in partitions & set(self.engines):
+                del self.engines[partition]
+                for topic in (EVENTS, self.route_topic):
+                    self.metrics.consumer_lag.remove(topic, str(partition))
             self.positions.forget(partitions)
             self.metrics.partitions.set(len(self.engines))
 
     async def on_assigned(self, partitions: set[int]) -> None:
         async with self.lock:
             await self._recover(partitions - set(self.engines))
+            await self.owners.claim(self.producer, partitions)
             self.metrics.partitions.set(len(self.engines))
+            for partition in partitions:
+                for topic in (EVENTS, self.route_topic):
+                    self.metrics.consumer_lag.labels(topic, str(partition))
             self.ready = True
 
     async def _recover(self, partitions: set[int]) -> None:
@@ -167,10 +204,7 @@ class JourneyWorker:
             ).offset
             for p in sorted(partitions)
         }
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-            **aiokafka_options(self.settings),
-        )  # fmt: skip
+        reader = self._reader()
         latest: dict[bytes, bytes] = {}
         await reader.start()
         try:
@@ -216,6 +250,7 @@ class JourneyWorker:
         async with self.lock:
             pending = Pending()
             now = time.monotonic()
+            self._batch_wall = time.time()
             for record in records:
                 if record.partition not in self.engines:
                     continue  # revoked meanwhile: its new owner reads it again
@@ -227,6 +262,11 @@ class JourneyWorker:
                 else:
                     self._route_one(record, pending)
             await self._deliver_then_persist(pending)
+            done = time.time()
+            observe = self.metrics.processing_latency.observe
+            for record in records:
+                if record.timestamp >= 0:
+                    observe(done - record.timestamp / 1000)
             await self._commit()
             await self._seek_back()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -299,6 +339,7 @@ class JourneyWorker:
         key: str | None = None,
     ) -> None:
         engine = self.engines[partition]
+        self.metrics.event_time_lag.observe(self._batch_wall - event.occurred_at / 1000)
         engine.observe(event.occurred_at, pending.outputs)
         outcome = engine.handle(event, pending.outputs, key=key)
         self._settle(engine, event, outcome, raw, record, pending, key)
@@ -410,10 +451,22 @@ class JourneyWorker:
 
     def _update_gauges(self) -> None:
         states = [s for e in self.engines.values() for s in e.states.values()]
-        self.metrics.journeys.set(len(states))
+        self.metrics.table_keys.labels("journeys").set(len(states))
+        self.metrics.table_keys.labels("timers").set(
+            sum(len(e.timers) for e in self.engines.values())
+        )
         self.metrics.open_sessions.set(sum(len(s.sessions) for s in states))
         self.metrics.open_carts.set(sum(1 for s in states if s.cart.items))
         self.metrics.stuck.set(len(self.positions.stuck()))
         marks = [e.watermark for e in self.engines.values() if e.watermark]
         if marks:
             self.metrics.watermark.set(min(marks) / 1000)
+        for partition in self.engines:
+            for topic in (EVENTS, self.route_topic):
+                tp = TopicPartition(topic, partition)
+                high = self.consumer.highwater(tp)
+                expected = self.positions.expected.get((topic, partition))
+                if high is not None and expected is not None:
+                    self.metrics.consumer_lag.labels(topic, str(partition)).set(
+                        max(0, high - expected)
+                    )

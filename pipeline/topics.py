@@ -13,6 +13,7 @@ __all__ = [
     "PUBLIC_TOPICS",
     "STATE_TABLE",
     "changelog_topic",
+    "owners_topic",
     "route_topic",
 ]
 
@@ -45,3 +46,8 @@ def changelog_topic(app_id: str) -> str:
 def route_topic(app_id: str) -> str:
     """Events and identity stitches travelling to the partition that owns their journey."""
     return f"{app_id}-journey-route"
+
+
+def owners_topic(app_id: str) -> str:
+    """Which worker's web port answers for which partition (compacted, one partition)."""
+    return f"{app_id}-journey-owners"

@@ -1,8 +1,9 @@
 """HTTP endpoints on the worker's web port (aiohttp).
 
 `/metrics` (Prometheus text format), `/healthz` (the process is alive),
-`/readyz` (partitions assigned and state recovered, input not stuck; a JSON
-body says why not).
+`/readyz` (broker reachable, partitions assigned and state recovered, input
+not stuck; a JSON body says why not), `/customers/{key}` (the query API,
+`pipeline.query`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .query import customer_handler
 
 if TYPE_CHECKING:
     from .stream import JourneyWorker
@@ -27,6 +30,12 @@ def routes(worker: JourneyWorker) -> web.Application:
         return web.json_response({"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:
+        broker_error = await worker.broker_problem()
+        if broker_error:
+            return web.json_response(
+                {"status": "not ready", "reason": "broker unreachable", "error": broker_error},
+                status=503,
+            )
         stuck = worker.positions.stuck()
         if stuck:
             return web.json_response(
@@ -51,6 +60,7 @@ def routes(worker: JourneyWorker) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/customers/{key:.+}", customer_handler(worker))
     return app
 
 

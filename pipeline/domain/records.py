@@ -12,6 +12,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "cart_abandoned",
     "cart_recovered",
+    "items_view",
     "session_closed",
     "session_merged",
     "stage_transition",
@@ -20,7 +21,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-def _items(items: list[list[Any]]) -> list[dict[str, Any]]:
+def items_view(items: list[list[Any]]) -> list[dict[str, Any]]:
     return [
         {"product_id": i[0], "name": i[1], "category": i[2], "price": i[3], "quantity": i[4]}
         for i in items
@@ -129,7 +130,7 @@ def cart_abandoned(
     )
     record.update(
         cart_id=judgement.cart_id,
-        items=_items(judgement.items),
+        items=items_view(judgement.items),
         value=judgement.value,
         currency=judgement.currency,
         last_activity_at=format_time(judgement.last_activity_at),
@@ -155,7 +156,7 @@ def cart_recovered(
         "cart_recovered", pending.alert_id, key, customer_id, anonymous_id, contactable, stage
     )
     record.update(
-        items=_items(recovery.recovered_items),
+        items=items_view(recovery.recovered_items),
         value=pending.value,
         currency=pending.currency,
         last_activity_at=format_time(pending.last_activity_at),

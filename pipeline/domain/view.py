@@ -1,0 +1,76 @@
+"""What the query API shows of one journey (`schemas/customer-view.v1.json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .events import format_time
+from .journey import JourneyState
+from .records import SCHEMA_VERSION, items_view
+
+__all__ = ["MAX_KEY_LENGTH", "journey_view", "key_problem"]
+
+MAX_KEY_LENGTH = 200
+"""As `customer_id` and `anonymous_id` in the event schema."""
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be a journey key, or None when it can."""
+    if not key:
+        return "the key is empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"the key is {len(key)} characters long; at most {MAX_KEY_LENGTH} are allowed"
+    if not key.isprintable():
+        return "the key holds control characters"
+    return None
+
+
+def _time(ms: int | None) -> str | None:
+    return format_time(ms) if ms else None
+
+
+def journey_view(state: JourneyState) -> dict[str, Any]:
+    """The journey's stage, open sessions, cart and last transitions as plain JSON data."""
+    cart = state.cart
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "journey_key": state.key,
+        "customer_id": state.customer_id,
+        "anonymous_id": state.anonymous_id,
+        "alias_of": state.alias_of,
+        "anonymous_ids": list(state.anonymous_ids),
+        "stage": state.stage,
+        "has_purchased": state.has_purchased,
+        "event_count": state.event_count,
+        "last_event_at": _time(state.clock),
+        "open_sessions": [
+            {
+                "session_id": s.session_id,
+                "started_at": format_time(s.started_at),
+                "last_event_at": format_time(s.ended_at),
+                "event_count": s.event_count,
+                "page_count": s.page_count,
+                "first_channel": s.first_channel,
+            }
+            for s in state.sessions
+        ],
+        "cart": {
+            "cart_id": cart.cart_id,
+            "items": items_view(cart.items),
+            "value": cart.value,
+            "currency": cart.currency,
+            "last_activity_at": _time(cart.last_activity_at),
+            "abandoned": cart.judged,
+        }
+        if cart.items
+        else None,
+        "last_transitions": [
+            {
+                "from_stage": from_stage,
+                "to_stage": to_stage,
+                "reason": reason,
+                "at": format_time(at),
+            }
+            for from_stage, to_stage, reason, at in state.history
+        ],
+    }

@@ -17,6 +17,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.core import HistogramMetricFamily
@@ -135,7 +137,7 @@ class Metrics:
         )  # fmt: skip
         self.processing_latency = HotHistogram(
             "journey_processing_latency_seconds",
-            "From an input record's Kafka timestamp until its outputs and state are written.",
+            "From an input event record's Kafka timestamp until its outputs and state are written.",
             (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), r,
         )  # fmt: skip
         self.event_time_lag = HotHistogram(
@@ -182,18 +184,25 @@ class Metrics:
         self.open_sessions = Gauge(
             "journey_open_sessions", "Sessions open on this worker.", registry=r
         )
+        self.stages = Gauge(
+            "journey_journeys_by_stage",
+            "Journeys held by this worker, by current stage (none: no stage yet).",
+            ["stage"], registry=r,
+        )  # fmt: skip
         self.open_carts = Gauge("journey_open_carts", "Non-empty carts on this worker.", registry=r)
         self.partitions = Gauge(
             "journey_assigned_partitions", "Input partitions assigned to this worker.", registry=r
         )
         self.last_processed = Gauge(
             "journey_last_processed_timestamp_seconds",
-            "Wall-clock time the worker last finished a batch.", registry=r,
+            "Wall-clock time the worker last finished a batch of input records.", registry=r,
         )  # fmt: skip
         self.watermark = Gauge(
             "journey_watermark_timestamp_seconds",
             "Highest event time seen (lowest over this worker's partitions).", registry=r,
         )  # fmt: skip
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU, open fds
+        PlatformCollector(registry=r)
         Info("journey_build", "Version of the running worker.", registry=r).info(
             {"version": __version__}
         )
@@ -215,6 +224,8 @@ class Metrics:
             self.sessions_closed.labels(reason)
         for table in TABLES:
             self.table_keys.labels(table)
+        for stage in ("none", *STAGES):
+            self.stages.labels(stage)
         for reason in _SUPPRESSIONS:
             self.suppressed.labels(reason)
         for decision in _CORE:

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -44,7 +45,16 @@ from kafka.partitioner.default import murmur2
 
 from .codec import EventDecoder, dead_letter
 from .config import Settings
-from .domain import Event, InvalidEvent, JourneyPolicy, JourneyState, Outcome, Outputs, Reason
+from .domain import (
+    STAGES,
+    Event,
+    InvalidEvent,
+    JourneyPolicy,
+    JourneyState,
+    Outcome,
+    Outputs,
+    Reason,
+)
 from .domain.engine import JourneyEngine
 from .kafka_admin import FENCE_KEY, aiokafka_options
 from .metrics import Metrics
@@ -265,10 +275,11 @@ class JourneyWorker:
             done = time.time()
             observe = self.metrics.processing_latency.observe
             for record in records:
-                if record.timestamp >= 0:
+                if record.topic == EVENTS:
                     observe(done - record.timestamp / 1000)
             await self._commit()
             await self._seek_back()
+        self.metrics.last_processed.set(time.time())
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(records))
 
@@ -428,7 +439,6 @@ class JourneyWorker:
                 (self.changelog, key_bytes, orjson.dumps([partition, expected]), partition)
             )
         await self._send_all(writes)
-        self.metrics.last_processed.set(time.time())
 
     # -- time -----------------------------------------------------------------
 
@@ -452,6 +462,9 @@ class JourneyWorker:
     def _update_gauges(self) -> None:
         states = [s for e in self.engines.values() for s in e.states.values()]
         self.metrics.table_keys.labels("journeys").set(len(states))
+        by_stage = Counter(s.stage or "none" for s in states)
+        for stage in ("none", *STAGES):
+            self.metrics.stages.labels(stage).set(by_stage[stage])
         self.metrics.table_keys.labels("timers").set(
             sum(len(e.timers) for e in self.engines.values())
         )

@@ -32,7 +32,8 @@ def validators():
         jsonschema.Draft202012Validator.check_schema(schema)
         return jsonschema.Draft202012Validator(schema)
 
-    return {name: make(name) for name in {*SCHEMA_OF_FILE.values(), "clickstream-event.v1"}}
+    names = {*SCHEMA_OF_FILE.values(), "clickstream-event.v1", "customer-view.v1"}
+    return {name: make(name) for name in names}
 
 
 def read_jsonl(path: Path) -> list[dict]:

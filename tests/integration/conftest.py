@@ -112,6 +112,7 @@ class Pipeline:
             "JOURNEY_APP_ID": self.app_id,
             "JOURNEY_WEB_PORT": str(port),
             "JOURNEY_WEB_HOST": "127.0.0.1",
+            "JOURNEY_ADVERTISED_URL": f"http://127.0.0.1:{port}",
             "JOURNEY_PARTITIONS": str(PARTITIONS),
             "JOURNEY_KAFKA_SESSION_TIMEOUT": "6s",
             "JOURNEY_IDLE_AFTER": "1s",
@@ -142,10 +143,20 @@ class Pipeline:
     def wait_ready(self, index: int, timeout: float = 60) -> None:
         wait_until(lambda: self.ready(index), timeout, f"worker {index} to be ready")
 
+    def url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.ports[index]}"
+
     def metrics(self, index: int) -> str:
-        url = f"http://127.0.0.1:{self.ports[index]}/metrics"
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(f"{self.url(index)}/metrics", timeout=2) as response:
             return response.read().decode()
+
+    def get(self, index: int, path: str) -> tuple[int, dict[str, str], Any]:
+        """GET `path` on a worker's web port: status, headers, JSON body."""
+        try:
+            with urllib.request.urlopen(f"{self.url(index)}{path}", timeout=10) as response:
+                return response.status, dict(response.headers), orjson.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), orjson.loads(error.read())
 
     def log(self, index: int) -> str:
         return (self.tmp / f"worker-{self.ports[index]}.log").read_text(errors="replace")

@@ -1,0 +1,207 @@
+"""Operations on a real broker: the query API across two workers, and a real
+Prometheus server scraping a worker and agreeing with the output topics."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline.domain import Output
+from pipeline.domain.view import MAX_KEY_LENGTH
+from pipeline.stream import partitioner
+from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
+
+from .conftest import PARTITIONS, Pipeline, free_port, wait_until
+from .test_worker import consumed, known_customers
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+
+
+def metric_value(pipeline: Pipeline, worker: int, name: str) -> float:
+    return sum(
+        float(line.split()[-1])
+        for line in pipeline.metrics(worker).splitlines()
+        if line.startswith((f"{name} ", f"{name}{{"))
+    )
+
+
+def last_stages(pipeline: Pipeline) -> dict[str, str]:
+    """Each journey's latest stage, from the transitions topic (one key: one partition)."""
+    stages: dict[str, str] = {}
+    for record in pipeline.read(OUTPUT_TOPICS[Output.TRANSITIONS]):
+        stages[record["journey_key"]] = record["to_stage"]
+    return stages
+
+
+def settled_answer(pipeline: Pipeline, worker: int, path: str) -> tuple[int, dict, dict]:
+    """The worker's answer once it is not 503 (partition ownership moving)."""
+    return wait_until(
+        lambda: (answer := pipeline.get(worker, path))[0] != 503 and answer,
+        30,
+        f"an answer to {path} from worker {worker}",
+    )
+
+
+def test_any_worker_answers_for_any_key(pipeline_factory, validators):
+    pipeline = pipeline_factory()
+    workers = [pipeline.start_worker(), pipeline.start_worker()]
+    for worker in workers:
+        pipeline.wait_ready(worker)
+    wait_until(
+        lambda: (
+            [metric_value(pipeline, w, "journey_assigned_partitions") for w in workers]
+            in ([2.0, 2.0], [1.0, 3.0], [3.0, 1.0])
+        ),
+        60,
+        "the two workers to split the partitions",
+    )
+    records = known_customers(1500, 60, seed=5)
+    pipeline.produce(records)
+    wait_until(
+        lambda: sum(consumed(pipeline, w) for w in workers) >= len(records), 60, "all consumed"
+    )
+    stages = last_stages(pipeline)
+    assert len(stages) >= 50
+    validator = validators["customer-view.v1"]
+    partition_of = partitioner(PARTITIONS)
+    served_by_other = 0
+    for key, stage in sorted(stages.items()):
+        answers = [settled_answer(pipeline, w, f"/customers/{urllib.parse.quote(key)}")
+                   for w in workers]  # fmt: skip
+        (status_a, headers_a, body_a), (status_b, headers_b, body_b) = answers
+        assert status_a == status_b == 200, (key, answers)
+        assert body_a == body_b
+        validator.validate(body_a)
+        assert body_a["journey_key"] == key and body_a["stage"] == stage
+        assert body_a["partition"] == partition_of(key)
+        assert body_a["last_transitions"][-1]["to_stage"] == stage
+        owner = headers_a["X-Journey-Served-By"]
+        assert headers_b["X-Journey-Served-By"] == owner
+        served_by_other += owner != pipeline.url(0)
+    assert 0 < served_by_other < len(stages), "both workers own keys; each forwards to the other"
+
+    for worker in workers:
+        status, _, body = pipeline.get(worker, "/customers/nobody-has-this-key")
+        assert status == 404 and body["journey_key"] == "nobody-has-this-key"
+        status, _, body = pipeline.get(worker, "/customers/" + "k" * (MAX_KEY_LENGTH + 1))
+        assert status == 400 and "at most 200" in body["error"]
+        status, _, body = pipeline.get(worker, "/customers/%01bad")
+        assert status == 400 and "control" in body["error"]
+
+
+def prometheus_query(port: int, expr: str) -> list[dict]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        answer = orjson.loads(response.read())
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def prometheus_ready(port: int, server: subprocess.Popen[bytes]) -> bool:
+    if server.poll() is not None:
+        raise AssertionError(f"prometheus exited with {server.returncode}")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def scalar(port: int, expr: str) -> float | None:
+    result = prometheus_query(port, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None,
+    reason="no `prometheus` binary: install the Debian package `prometheus` (make test does)",
+)
+def test_prometheus_scrapes_the_worker_and_agrees_with_the_topics(pipeline_factory, tmp_path):
+    pipeline = pipeline_factory()
+    worker = pipeline.start_worker()
+    pipeline.wait_ready(worker)
+    records = known_customers(3000, 200, seed=23)
+    records.append(("broken", b"{not json"))
+    pipeline.produce(records)
+    wait_until(lambda: consumed(pipeline, worker) >= len(records), 60, "all consumed")
+
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{DEPLOY / 'prometheus' / 'rules.yml'}]\n"
+        "scrape_configs:\n"
+        "  - job_name: journey\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{pipeline.ports[worker]}']}}]\n"
+    )
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: prometheus_ready(port, server), 60, "Prometheus to be ready")
+        wait_until(lambda: scalar(port, 'up{job="journey"}') == 1, 60, "a successful scrape")
+        transitions = pipeline.read(OUTPUT_TOPICS[Output.TRANSITIONS])
+        alerts = Counter(r["type"] for r in pipeline.read(OUTPUT_TOPICS[Output.CART_ALERTS]))
+        sessions = Counter(r["type"] for r in pipeline.read(OUTPUT_TOPICS[Output.SESSIONS]))
+        dead = pipeline.read(DEAD_LETTER)
+        by_stage = Counter(r["to_stage"] for r in transitions)
+        assert len(transitions) > 100 and alerts["cart_abandoned"] > 0 and len(dead) == 1
+        expected = {
+            "sum(journey_stage_transitions_total)": len(transitions),
+            **{
+                f'sum(journey_stage_transitions_total{{to_stage="{stage}"}})': n
+                for stage, n in by_stage.items()
+            },
+            'journey_alerts_published_total{type="cart_abandoned"}': alerts["cart_abandoned"],
+            'journey_alerts_published_total{type="cart_recovered"}': alerts["cart_recovered"],
+            "sum(journey_sessions_closed_total)": sessions["session_closed"],
+            "journey_session_duration_seconds_count": sessions["session_closed"],
+            "sum(journey_dead_letters_total)": len(dead),
+            'journey_dead_letters_total{reason="malformed_json"}': 1,
+            'journey_events_consumed_total{outcome="ok"}': len(records) - 1,
+            "journey_processing_latency_seconds_count": len(records),
+            'count(journey_consumer_lag_records{topic="clickstream.events"})': PARTITIONS,
+        }
+        seen: dict[str, float | None] = {}
+
+        def agrees() -> bool:
+            seen.update({expr: scalar(port, expr) for expr in expected})
+            return all(seen[expr] == value for expr, value in expected.items())
+
+        try:
+            wait_until(agrees, 30, "Prometheus's series to equal the topics' counts", every=1)
+        except AssertionError as error:
+            wrong = {e: (seen[e], v) for e, v in expected.items() if seen[e] != v}
+            raise AssertionError(f"{error}; (scraped, expected): {wrong}") from None
+        assert len(_rules(port)) >= 5
+        wait_until(
+            lambda: all(rule["health"] == "ok" for rule in _rules(port)), 30,
+            "every alerting rule evaluated without error",
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _rules(port: int) -> list[dict]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=5) as r:
+        groups = orjson.loads(r.read())["data"]["groups"]
+    return [rule for group in groups for rule in group["rules"]]

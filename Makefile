@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration bench clean
+.PHONY: install prometheus run test lint unit integration bench clean
 
 install: $(STAMP)
 
@@ -15,6 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Prometheus and promtool (Debian package) for the rule tests and the real
+# scrape test; installed when missing and possible, else those tests skip
+# and say why.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing the Debian package prometheus"; \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
+		echo "could not install prometheus: its tests will be skipped"; \
+	else \
+		echo "prometheus is not installed (apt-get install prometheus): its tests will be skipped"; \
+	fi
 
 run: install
 	$(BIN)/journey run
@@ -30,7 +44,7 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-test: lint
+test: lint prometheus
 	$(BIN)/pytest
 
 bench: install

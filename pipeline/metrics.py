@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from . import __version__
 from .domain import STAGES, Count, Outcome, Reason
@@ -80,7 +81,9 @@ class HotHistogram(Collector):  # type: ignore[misc]
     def collect(self) -> Iterator[HistogramMetricFamily]:
         family = HistogramMetricFamily(self.name, self.documentation)
         cumulative, total = [], 0
-        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+        for bound, count in zip(
+            (*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True
+        ):
             total += count
             cumulative.append((bound, total))
         family.add_metric([], cumulative, self.sum)

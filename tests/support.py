@@ -59,11 +59,14 @@ def order(oid: str, *items: dict[str, Any]) -> dict[str, Any]:
 class Run:
     """Records produced by running events through one engine, by output."""
 
-    def __init__(self, events: list[Event], policy: JourneyPolicy | None = None) -> None:
+    def __init__(
+        self, events: list[Event], policy: JourneyPolicy | None = None, finish: bool = True
+    ) -> None:
         self.engine = JourneyEngine(policy or JourneyPolicy())
         self.out = Outputs()
         self.outcomes = [self.engine.ingest(e, self.out) for e in events]
-        self.engine.finish(self.out)
+        if finish:
+            self.engine.finish(self.out)
 
     def of(self, output: str) -> list[dict[str, Any]]:
         return [record for name, _key, record in self.out.records if name == output]

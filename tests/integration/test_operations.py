@@ -19,6 +19,7 @@ from pipeline.domain.view import MAX_KEY_LENGTH
 from pipeline.stream import partitioner
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 
+from ..component.test_monitoring_and_k8s import dashboard_expressions
 from .conftest import PARTITIONS, Pipeline, free_port, wait_until
 from .test_worker import consumed, known_customers
 
@@ -191,6 +192,8 @@ def test_prometheus_scrapes_the_worker_and_agrees_with_the_topics(pipeline_facto
         except AssertionError as error:
             wrong = {e: (seen[e], v) for e, v in expected.items() if seen[e] != v}
             raise AssertionError(f"{error}; (scraped, expected): {wrong}") from None
+        empty = [expr for expr in dashboard_expressions() if not prometheus_query(port, expr)]
+        assert not empty, f"dashboard queries with no data: {empty}"
         assert len(_rules(port)) >= 5
         wait_until(
             lambda: all(rule["health"] == "ok" for rule in _rules(port)), 30,

@@ -14,8 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pipeline.config import Settings
 from pipeline.domain import Output
 from pipeline.domain.view import MAX_KEY_LENGTH
+from pipeline.kafka_admin import ensure_topics
 from pipeline.stream import partitioner
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 
@@ -208,3 +210,29 @@ def _rules(port: int) -> list[dict]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=5) as r:
         groups = orjson.loads(r.read())["data"]["groups"]
     return [rule for group in groups for rule in group["rules"]]
+
+
+def test_readyz_says_when_the_broker_is_gone(tmp_path):
+    from pipeline.broker import start_embedded_broker
+
+    broker = start_embedded_broker()
+    pipeline = Pipeline(broker.bootstrap, "readyz", tmp_path)
+    try:
+        ensure_topics(
+            Settings(kafka_bootstrap=broker.bootstrap, app_id="readyz", partitions=PARTITIONS),
+            broker.bootstrap,
+        )
+        worker = pipeline.start_worker()
+        pipeline.wait_ready(worker)
+        assert pipeline.get(worker, "/readyz")[0] == 200
+        broker.stop()
+        status, _, body = wait_until(
+            lambda: (answer := pipeline.get(worker, "/readyz"))[0] == 503 and answer,
+            30,
+            "/readyz to report the broker gone",
+        )
+        assert body["reason"] == "broker unreachable" and body["error"]
+        assert pipeline.get(worker, "/healthz")[0] == 200, "alive, only not ready"
+    finally:
+        pipeline.close()
+        broker.stop()

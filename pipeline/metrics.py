@@ -234,6 +234,10 @@ class Metrics:
         for decision in _CORE:
             self.core.labels(decision)
 
+    def count_outcomes(self, outcomes: dict[str, int]) -> None:
+        for outcome, n in outcomes.items():
+            self.events.labels(outcome).inc(n)
+
     def count_records(self, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         """Count published outputs by their type."""
         for _output, _key, record in records:

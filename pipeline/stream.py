@@ -87,6 +87,8 @@ class Pending:
 
     messages: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
     outputs: Outputs = field(default_factory=Outputs)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """Inbound records by outcome, added to the metrics once per batch."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -266,11 +268,13 @@ class JourneyWorker:
                     continue  # revoked meanwhile: its new owner reads it again
                 verdict = self.positions.admit((record.topic, record.partition), record.offset, now)
                 if verdict != PROCESS:
-                    self.metrics.events.labels(verdict).inc()
+                    pending.outcomes[verdict] += 1
                 elif record.topic == EVENTS:
                     self._ingest_one(record, pending)
                 else:
                     self._route_one(record, pending)
+            for partition in {record.partition for record in records}:
+                self.last_activity[partition] = now
             await self._deliver_then_persist(pending)
             done = time.time()
             observe = self.metrics.processing_latency.observe
@@ -309,11 +313,11 @@ class JourneyWorker:
         try:
             event = self.decoder.decode(raw)
         except InvalidEvent as error:
-            self.metrics.events.labels("invalid").inc()
+            pending.outcomes["invalid"] += 1
             self._dead(pending, error.reason, str(error), raw, record, None)
             return
         if self.partition_of(event.key) != partition:
-            self.metrics.events.labels("rerouted").inc()
+            pending.outcomes["rerouted"] += 1
             self._route(
                 pending, event.key, {"kind": "event", "key": event.key, "event": event.data}
             )
@@ -338,7 +342,6 @@ class JourneyWorker:
             for event, outcome in replayed:
                 raw = orjson.dumps(event.data)
                 self._settle(engine, event, outcome, raw, record, pending, customer_key)
-        self.last_activity[partition] = time.monotonic()
 
     def _process(
         self,
@@ -354,7 +357,6 @@ class JourneyWorker:
         engine.observe(event.occurred_at, pending.outputs)
         outcome = engine.handle(event, pending.outputs, key=key)
         self._settle(engine, event, outcome, raw, record, pending, key)
-        self.last_activity[partition] = time.monotonic()
 
     def _settle(
         self,
@@ -367,7 +369,7 @@ class JourneyWorker:
         key: str | None = None,
     ) -> None:
         """Count an outcome and send what it calls for (forward, dead letter)."""
-        self.metrics.events.labels(outcome).inc()
+        pending.outcomes[outcome] += 1
         if outcome == Outcome.FORWARDED:
             target = engine.forward_target(key or event.key)
             assert target is not None
@@ -425,6 +427,7 @@ class JourneyWorker:
         messages = pending.messages
         for output, key, record in out.records:
             messages.append((OUTPUT_TOPICS[output], key.encode(), orjson.dumps(record), None))
+        self.metrics.count_outcomes(pending.outcomes)
         self.metrics.count_records(out.records)
         self.metrics.count_core(out.counts)
         await self._send_all(messages)

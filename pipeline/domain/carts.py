@@ -270,6 +270,8 @@ class CartState:
     def trim_pending(self, now: int, policy: CartPolicy) -> int:
         """Forget alerts whose attribution window ended before `now`, and those over the cap."""
         before = len(self.pending)
+        if not before:
+            return 0
         self.pending = [p for p in self.pending if now <= p.abandoned_at + policy.attribution_ms][
             -policy.max_pending :
         ]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from time import gmtime, strftime
 from typing import Any
 
 __all__ = [
@@ -81,7 +82,8 @@ def parse_time(value: object) -> int:
                 Reason.BAD_TIMESTAMP,
                 f"occurred_at {value!r} has no time zone; expected e.g. 'Z' or '+02:00'",
             )
-        ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+        since = moment - _EPOCH
+        ms = since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
     else:
         raise InvalidEvent(
             Reason.BAD_TIMESTAMP,
@@ -97,8 +99,8 @@ def parse_time(value: object) -> int:
 
 def format_time(ms: int) -> str:
     """Epoch milliseconds to RFC 3339 UTC with milliseconds, as every output record carries."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    seconds, millis = divmod(ms, 1000)
+    return strftime("%Y-%m-%dT%H:%M:%S.", gmtime(seconds)) + f"{millis:03d}Z"
 
 
 def stable_id(prefix: str, *parts: object) -> str:
@@ -135,10 +137,10 @@ class Event:
             data=data,
         )
 
-    def field(self, path: str) -> Any:
-        """A dotted field of the event (`campaign.source`), or None when absent."""
+    def field(self, path: tuple[str, ...]) -> Any:
+        """A field of the event by its path (`("campaign", "source")`), or None when absent."""
         value: Any = self.data
-        for part in path.split("."):
+        for part in path:
             if not isinstance(value, dict):
                 return None
             value = value.get(part)

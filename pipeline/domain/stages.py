@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,17 @@ class Condition:
     field: str
     op: str
     value: Any = None
+    path: tuple[str, ...] = dataclass_field(init=False)
+    """The event field's dotted name split once (`campaign.source`: campaign, source)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", tuple(self.field.split(".")))
 
     def holds(self, event: Event, facts: dict[str, Any]) -> bool:
         if self.field.startswith(_CUSTOMER):
             actual = facts.get(self.field[len(_CUSTOMER) :])
         else:
-            actual = event.field(self.field)
+            actual = event.field(self.path)
         op = self.op
         if op == "exists":
             return actual is not None

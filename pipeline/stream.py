@@ -2,13 +2,16 @@
 
 Per input partition one `JourneyEngine` holds that partition's journeys, timers
 and watermark. Each batch of records (from the input topic and the internal
-route topic) is handed to the engines; then, in this order, every output, dead
-letter and routed message is sent and its delivery awaited, each changed
-journey is written once to the state changelog (with the partition's input
-positions) and those writes are awaited, and only then are the offsets
-committed. A worker killed at any point restarts from a state that matches
-what it published: no alert is lost, and a replayed record is recognised by
-its position and skipped.
+route topic) is handed to the engines, and what it changed is taken as a
+`Flush`: the outputs, dead letters and routed messages, each changed journey
+serialised once (with the partition's input positions), and the offsets to
+commit. Flushes run in order, each after the one before: every message is
+sent and its delivery awaited, then the state writes are sent and awaited,
+and only then are the offsets committed. The next batch is processed while
+the previous flush waits on the broker (at most `_FLUSHES_IN_FLIGHT` at a
+time). A worker killed at any point restarts from a state that matches what
+it published: no alert is lost, and a replayed record is recognised by its
+position and skipped.
 
 State recovery is the worker's own: on assignment it appends a one-record
 fence to each assigned changelog partition and reads the partition up to it,
@@ -30,7 +33,8 @@ import asyncio
 import logging
 import socket
 import time
-from collections import Counter
+import zlib
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -81,11 +85,29 @@ def partitioner(partitions: int) -> Callable[[str], int]:
     return partition_of
 
 
+_FLUSHES_IN_FLIGHT = 3
+_YIELD_EVERY = 25
+"""Records processed between two turns of the event loop (sends and acks progress)."""
+Message = tuple[str, bytes | None, bytes, int | None]
+"""(topic, key, value, partition); partition None: by key."""
+
+
+@dataclass
+class Flush:
+    """What one batch publishes, in order: messages, then state writes, then offsets."""
+
+    messages: list[Message]
+    writes: list[Message]
+    offsets: dict[TopicPartition, int] | None
+    timestamps: list[int]
+    """Kafka timestamps of the batch's input events (processing latency)."""
+
+
 @dataclass
 class Pending:
     """What a batch will send: (topic, key, value, partition) with partition None = by key."""
 
-    messages: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     outputs: Outputs = field(default_factory=Outputs)
     outcomes: Counter[str] = field(default_factory=Counter)
     """Inbound records by outcome, added to the metrics once per batch."""
@@ -113,6 +135,8 @@ class JourneyWorker:
         self.route_topic = route_topic(settings.app_id)
         self.changelog = changelog_topic(settings.app_id)
         self.engines: dict[int, JourneyEngine] = {}
+        self.partition_counts: dict[str, int] = {}
+        """Partitions of each topic the worker publishes to by key (read at start)."""
         self.positions = Positions()
         self.last_activity: dict[int, float] = {}
         self.lock = asyncio.Lock()
@@ -121,6 +145,7 @@ class JourneyWorker:
         self.url = settings.advertised_url or f"http://{socket.gethostname()}:{settings.web_port}"
         self.owners = OwnerDirectory(owners_topic(settings.app_id), self.url)
         self._broker_checked = (-_BROKER_CHECK_EVERY_S, "")
+        self._flushes: deque[asyncio.Task[None]] = deque()
         self._batch_wall = 0.0
         options = aiokafka_options(settings)
         self.producer = AIOKafkaProducer(
@@ -144,6 +169,8 @@ class JourneyWorker:
     async def run(self) -> None:
         """Consume until `stopping` is set; then finish the batch in hand and leave the group."""
         await self.producer.start()
+        for topic in (DEAD_LETTER, *OUTPUT_TOPICS.values()):
+            self.partition_counts[topic] = len(await self.producer.partitions_for(topic))
         await self.consumer.start()
         directory_reader = self._reader()
         await directory_reader.start()
@@ -154,12 +181,16 @@ class JourneyWorker:
             while not self.stopping.is_set():
                 if clock.done():
                     clock.result()  # the idle clock failed (could not publish): stop with it
+                self._raise_failed_flush()
                 batch = await self.consumer.getmany(timeout_ms=100)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     await self._batch(records)
+            await self._drain()
         finally:
             clock.cancel()
+            for flush in self._flushes:
+                flush.cancel()
             await self.owners.stop()
             await self.consumer.stop()
             await self.producer.stop()
@@ -188,6 +219,7 @@ class JourneyWorker:
 
     async def on_revoked(self, partitions: set[int]) -> None:
         async with self.lock:
+            await self._drain()  # the next owner reads every state write of these partitions
             for partition in partitions & set(self.engines):
                 del self.engines[partition]
                 for topic in (EVENTS, self.route_topic):
@@ -259,11 +291,16 @@ class JourneyWorker:
 
     async def _batch(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
+        while len(self._flushes) >= _FLUSHES_IN_FLIGHT:
+            await self._flushes[0]
+            self._flushes.popleft()
         async with self.lock:
             pending = Pending()
             now = time.monotonic()
             self._batch_wall = time.time()
-            for record in records:
+            for n, record in enumerate(records):
+                if n % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # let earlier flushes' network I/O progress
                 if record.partition not in self.engines:
                     continue  # revoked meanwhile: its new owner reads it again
                 verdict = self.positions.admit((record.topic, record.partition), record.offset, now)
@@ -275,24 +312,49 @@ class JourneyWorker:
                     self._route_one(record, pending)
             for partition in {record.partition for record in records}:
                 self.last_activity[partition] = now
-            await self._deliver_then_persist(pending)
-            done = time.time()
-            observe = self.metrics.processing_latency.observe
-            for record in records:
-                if record.topic == EVENTS:
-                    observe(done - record.timestamp / 1000)
-            await self._commit()
+            offsets = {
+                TopicPartition(topic, partition): expected
+                for (topic, partition), expected in self.positions.expected.items()
+                if partition in self.engines
+            }
+            timestamps = [r.timestamp for r in records if r.topic == EVENTS]
+            self._start_flush(self._take_flush(pending, offsets, timestamps))
             await self._seek_back()
-        self.metrics.last_processed.set(time.time())
+        await asyncio.sleep(0)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(records))
 
-    async def _commit(self) -> None:
-        offsets = {
-            TopicPartition(topic, partition): expected
-            for (topic, partition), expected in self.positions.expected.items()
-            if partition in self.engines
-        }
+    def _start_flush(self, flush: Flush) -> None:
+        previous = self._flushes[-1] if self._flushes else None
+        self._flushes.append(asyncio.create_task(self._publish(flush, previous)))
+
+    async def _publish(self, flush: Flush, previous: asyncio.Task[None] | None) -> None:
+        """After the flush before it: send and await the messages, then the state writes,
+        then commit the offsets."""
+        if previous is not None:
+            await previous
+        await self._send_all(flush.messages)
+        await self._send_all(flush.writes)
+        if flush.offsets is None:
+            return
+        await self._commit(flush.offsets)
+        done = time.time()
+        observe = self.metrics.processing_latency.observe
+        for timestamp in flush.timestamps:
+            observe(done - timestamp / 1000)
+        self.metrics.last_processed.set(done)
+
+    async def _drain(self) -> None:
+        """Wait until every flush started so far has finished (raises if one failed)."""
+        while self._flushes:
+            await self._flushes[0]
+            self._flushes.popleft()
+
+    def _raise_failed_flush(self) -> None:
+        while self._flushes and self._flushes[0].done():
+            self._flushes.popleft().result()
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as error:
@@ -406,17 +468,38 @@ class JourneyWorker:
         )
         pending.messages.append((DEAD_LETTER, record.key, orjson.dumps(letter), None))
 
-    async def _send_all(self, messages: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
-        """Send and await every message (a failed delivery raises: the batch is not committed)."""
-        sends = [
-            await self.producer.send(topic, value, key=key, partition=partition)
-            for topic, key, value, partition in messages
-        ]
+    async def _send_all(self, messages: list[Message]) -> None:
+        """Send the messages in one record batch per topic partition and await each batch
+        (a failed delivery raises: the batch is not committed)."""
+        builders: dict[tuple[str, int], Any] = {}
+        sends = []
+        for topic, key, value, partition in messages:
+            if partition is None:
+                partition = self._partition(topic, key, value)
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[topic, partition] = self.producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                sends.append(await self.producer.send_batch(builder, topic, partition=partition))
+                builder = builders[topic, partition] = self.producer.create_batch()
+                if builder.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a {len(value)}-byte record does not fit a record batch")
+        for (topic, partition), builder in builders.items():
+            sends.append(await self.producer.send_batch(builder, topic, partition=partition))
         if sends:
             await asyncio.gather(*sends)
 
-    async def _deliver_then_persist(self, pending: Pending) -> None:
-        """Send everything and await it; then write each changed journey once and await that."""
+    def _partition(self, topic: str, key: bytes | None, value: bytes) -> int:
+        """The partition the default partitioner picks (a keyless record: by its value)."""
+        count = self.partition_counts[topic]
+        if key is None:
+            return zlib.crc32(value) % count
+        return (murmur2(key) & 0x7FFFFFFF) % count
+
+    def _take_flush(
+        self, pending: Pending, offsets: dict[TopicPartition, int] | None, timestamps: list[int]
+    ) -> Flush:
+        """What `pending` publishes, with every changed journey serialised as it is now."""
         out = pending.outputs
         for anonymous_id, customer_key, at in out.aliases:
             self._route(
@@ -430,8 +513,7 @@ class JourneyWorker:
         self.metrics.count_outcomes(pending.outcomes)
         self.metrics.count_records(out.records)
         self.metrics.count_core(out.counts)
-        await self._send_all(messages)
-        writes: list[tuple[str, bytes | None, bytes, int | None]] = []
+        writes: list[Message] = []
         for partition, engine in self.engines.items():
             for key in engine.take_dirty():
                 value = orjson.dumps([partition, engine.states[key].to_data()])
@@ -441,7 +523,7 @@ class JourneyWorker:
             writes.append(
                 (self.changelog, key_bytes, orjson.dumps([partition, expected]), partition)
             )
-        await self._send_all(writes)
+        return Flush(messages, writes, offsets, timestamps)
 
     # -- time -----------------------------------------------------------------
 
@@ -459,7 +541,9 @@ class JourneyWorker:
                         engine.release_stitches(pending.outputs)
                         if engine.watermark:
                             engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
-                await self._deliver_then_persist(pending)
+                flush = self._take_flush(pending, None, [])
+                if flush.messages or flush.writes:
+                    self._start_flush(flush)
                 self._update_gauges()
 
     def _update_gauges(self) -> None:

@@ -1,22 +1,30 @@
-"""Streaming throughput and latency, side by side on one broker and one input.
+"""The benchmark: every contender side by side, one run, one broker, one input.
 
-One run: start the embedded broker and one `journey worker` (every output on);
-once it owns its partitions, load N generated events (fixed seed) into
-`clickstream.events` (8 partitions); then measure on that same input
+Starts the embedded broker and one `journey worker` (every output on); once it
+owns its partitions, loads N generated events (fixed seed; 10k customers, the
+persona mix, 8 partitions) into `clickstream.events`, and measures on that
+same input, each counted from its first record to its last (group join
+excluded):
 
-- worker: from its first record to its last;
+- worker: the one worker process;
 - raw: an aiokafka consume -> orjson decode -> orjson encode -> produce loop
   (batched `getmany`, no journey logic): the client's practical limit here;
-- faust_naive: the per-key logic (30-minute sessions, cart counts) as a user
-  would first write it in faust: `async for`, a Table write per event;
+- worker_x2: two workers of a fresh group sharing the partitions;
+- latency: events at half the worker's measured rate, from each event's
+  produce time to the publish time of the stage transition it caused (both
+  Kafka record timestamps);
+- memory: worker RSS as one-event journeys bring it to 100k and 1M active
+  keys; bytes per further key; changelog bytes per state write;
+- peers: the same per-key logic (30-minute sessions, cart counts) as a faust
+  user would first write it (`bench/faust_naive.py`) and in Quix Streams
+  (`bench/quix_peer.py`);
+- offline: `journey process` on the same events as a file, and a loop that
+  only parses each line with orjson.
 
-each counted from its first record to its last (group join excluded). Then,
-with the worker running, latency: events at half the worker's measured rate,
-from each event's produce time to the publish time of the stage transition it
-caused (both Kafka record timestamps). Prints a table and writes
-`bench/results/stream.json`.
+Prints the table and writes `bench/results/latest.json`.
 
-    python bench/stream_bench.py [--events N] [--customers N]
+    python bench/stream_bench.py [--events N] [--customers N] [--skip-peers]
+                                 [--memory-keys N ...]
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from process_bench import parse_only
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.broker import embedded_broker
@@ -47,7 +56,6 @@ from pipeline.topics import EVENTS, OUTPUT_TOPICS
 RESULTS = Path(__file__).parent / "results"
 PARTITIONS = 8
 JOURNEY = Path(sys.executable).parent / "journey"
-FINAL = ("ok", "duplicate", "late", "invalid")
 
 
 async def load(bootstrap: str, records: list[tuple[str, bytes]], rate: float) -> float:
@@ -105,12 +113,14 @@ def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+def metric(port: int, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples(port).items() if n == name and wanted <= set(ls))
+
+
 def consumed(port: int) -> float:
-    return sum(
-        v
-        for (name, labels), v in samples(port).items()
-        if name == "journey_events_consumed_total" and dict(labels).get("outcome") in FINAL
-    )
+    """Input records whose outputs, state and offsets the worker has written and committed."""
+    return metric(port, "journey_processing_latency_seconds_count")
 
 
 def wait_count(count: Any, target: int, timeout: float, what: str) -> tuple[float, float]:
@@ -138,6 +148,7 @@ def worker_env(bootstrap: str, app_id: str, port: int, data: Path) -> dict[str, 
         "JOURNEY_WEB_HOST": "127.0.0.1",
         "JOURNEY_PARTITIONS": str(PARTITIONS),
         "JOURNEY_KAFKA_SESSION_TIMEOUT": "6s",
+        "JOURNEY_IDLE_AFTER": "1s",  # quiet partitions release identity stitches soon
         "JOURNEY_LOG_LEVEL": "warning",
         "JOURNEY_DATA_DIR": str(data),
     }
@@ -164,33 +175,36 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def faust_naive(bootstrap: str, events: int, tmp: Path) -> float:
-    """The naive faust agent (bench/faust_naive.py) over the same input; events/s."""
-    progress = tmp / "naive-progress"
+def peer(script: str, args: list[str], env: dict[str, str], events: int, tmp: Path) -> float:
+    """Run a peer (bench/faust_naive.py, bench/quix_peer.py) over the input; events/s.
+
+    The peer writes its progress (events done) to the file BENCH_PROGRESS."""
+    progress = tmp / f"{script}.progress"
     env = {
         **os.environ,
-        "BENCH_BOOTSTRAP": bootstrap,
+        **env,
         "BENCH_PROGRESS": str(progress),
-        "BENCH_DATADIR": str(tmp / "naive-data"),
+        "BENCH_EVENTS": str(events),
         "BENCH_PARTITIONS": str(PARTITIONS),
+        "BENCH_DATADIR": str(tmp / f"{script}.data"),
     }
-    script = Path(__file__).parent / "faust_naive.py"
-    with (tmp / "naive.log").open("wb") as log:
+    log = tmp / f"{script}.log"
+    with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, str(script), "worker", "-l", "warn"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, str(Path(__file__).parent / script), *args],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def count() -> int:
         if process.poll() is not None:
-            raise SystemExit(f"faust_naive exited: {(tmp / 'naive.log').read_text()[-2000:]}")
+            raise SystemExit(f"{script} exited: {log.read_text()[-2000:]}")
         try:
             return int(progress.read_text() or 0)
         except (OSError, ValueError):
             return 0
 
     try:
-        first, done = wait_count(count, events, 1800, "faust_naive")
+        first, done = wait_count(count, events, 1800, script)
     finally:
         process.kill()
         process.wait()
@@ -252,14 +266,142 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
 
+def start_worker(bootstrap: str, app_id: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    log = tmp / f"worker-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(JOURNEY), "worker"], env=worker_env(bootstrap, app_id, port, tmp / str(port)),
+            stdout=subprocess.DEVNULL, stderr=out,
+        )  # fmt: skip
+    wait_ready(port, process, log)
+    return process
+
+
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=60)
+
+
+def keys_held(port: int) -> int:
+    return int(metric(port, "journey_table_keys", table="journeys"))
+
+
+def scaling(bootstrap: str, events: int, tmp: Path) -> float:
+    """Two workers of a fresh group over the same input; events/s of the pair."""
+    ports = (6172, 6173)
+    workers = [start_worker(bootstrap, "bench-2w", port, tmp) for port in ports]
+    try:
+        first, done = wait_count(
+            lambda: sum(consumed(port) for port in ports), events, 1800, "two workers"
+        )
+    finally:
+        stop(*workers)
+    return events / (done - first)
+
+
+def one_event_journeys(count: int, first: int, at_ms: int) -> list[tuple[str, bytes]]:
+    """`count` new customers with one page view each: as many new active journeys."""
+    return [
+        (f"m-{n}", orjson.dumps({"event_id": f"m-{n}", "event_type": "page_viewed",
+                                 "occurred_at": at_ms + n, "customer_id": f"m-{n}",
+                                 "channel": "web"}))
+        for n in range(first, first + count)
+    ]  # fmt: skip
+
+
+def memory(bootstrap: str, port: int, pid: int, targets: list[int], at_ms: int) -> dict[str, Any]:
+    """Worker RSS as one-event journeys bring its active keys to each of `targets`."""
+    points = [{"keys": keys_held(port), "rss_mb": round(rss_mb(pid), 1)}]
+    added = 0
+    for target in targets:
+        extra = max(0, target - points[-1]["keys"])
+        asyncio.run(load(bootstrap, one_event_journeys(extra, added, at_ms), 0))
+        added += extra
+        deadline = time.monotonic() + 1800
+        while keys_held(port) < target and time.monotonic() < deadline:
+            time.sleep(0.5)
+        points.append({"keys": keys_held(port), "rss_mb": round(rss_mb(pid), 1)})
+        print(f"  {points[-1]['keys']:>9,} keys: RSS {points[-1]['rss_mb']:,.0f} MB", flush=True)
+    low, high = points[-2], points[-1]
+    per_key = (high["rss_mb"] - low["rss_mb"]) * 1024 * 1024 / max(1, high["keys"] - low["keys"])
+    writes = metric(port, "journey_state_writes_total")
+    return {
+        "points": points,
+        "bytes_per_key": round(per_key),
+        "changelog_bytes_per_write": round(metric(port, "journey_state_write_bytes_total")
+                                           / max(1, writes)),
+    }  # fmt: skip
+
+
+def offline(records: list[tuple[str, bytes]], tmp: Path) -> dict[str, float]:
+    """`journey process` on the same events as a file, and a parse-only loop; events/s."""
+    source = tmp / "events.jsonl"
+    source.write_bytes(b"".join(value + b"\n" for _key, value in records))
+    parse_s = parse_only(source)
+    started = time.perf_counter()
+    subprocess.run(
+        [str(JOURNEY), "process", "--input", str(source), "--output-dir", str(tmp / "offline"),
+         "--json"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    process_s = time.perf_counter() - started
+    return {"offline": len(records) / process_s, "parse_only": len(records) / parse_s}
+
+
+ROWS = (
+    ("raw", "aiokafka consume -> orjson decode/encode -> produce"),
+    ("worker", "journey worker, every output on"),
+    ("worker_x2", "two journey workers (2 cores, shared with the broker)"),
+    ("faust_naive", "faust agent, async for, Table write per event"),
+    ("quix", "Quix Streams, stateful apply (RocksDB)"),
+    ("offline", "journey process on the same events as a file"),
+    ("parse_only", "orjson.loads of each line"),
+)
+
+
+def report(figures: dict[str, Any]) -> None:
+    rates = figures["events_per_s"]
+    print(f"\n{figures['events']:,} events of {figures['event_bytes']} B, "
+          f"{figures['customers']:,} customers, {PARTITIONS} partitions,"
+          " embedded broker\n")  # fmt: skip
+    print("| contender | events/s | what |\n| --- | ---: | --- |")
+    for name, what in ROWS:
+        if name in rates:
+            print(f"| {name} | {rates[name]:,} | {what} |")
+    print("\n| ratio | measured | target |\n| --- | ---: | ---: |")
+    for name, target in RATIO_TARGETS.items():
+        if name in figures["ratios"]:
+            print(f"| {name} | {figures['ratios'][name]} | {target} |")
+    lat = figures["latency_ms"]
+    print(f"\nlatency at {lat['at_events_per_s']:,} events/s ({lat['transitions']:,} transitions):"
+          f" p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms"
+          " (target p99 < 50 ms)")  # fmt: skip
+    mem = figures["memory"]
+    print(f"worker RSS {mem['points'][0]['rss_mb']:.0f} MB at {mem['points'][0]['keys']:,} keys;"
+          + "".join(f" {p['rss_mb']:.0f} MB at {p['keys']:,};" for p in mem["points"][1:])
+          + f" {figures['bytes_per_key']} B per further key (target <= 1024);"
+          f" changelog {mem['changelog_bytes_per_write']} B per state write")  # fmt: skip
+
+
+RATIO_TARGETS = {
+    "worker_vs_raw": ">= 0.5",
+    "worker_vs_faust_naive": ">= 4",
+    "worker_vs_quix": "report (goal >= 1)",
+    "offline_vs_parse": ">= 0.3",
+    "worker_x2_vs_worker": "report",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--skip-naive", action="store_true", help="Leave out the slow peer.")
+    parser.add_argument("--skip-peers", action="store_true", help="Leave out faust and Quix.")
     parser.add_argument(
-        "--load-rate", type=float, default=0.0,
-        help="Feed the worker at this many events/s (0: all at once); its figure is then a floor.",
+        "--memory-keys", type=int, nargs="*", default=[100_000, 1_000_000],
+        help="Active keys to bring the worker to for the memory figures.",
     )  # fmt: skip
     args = parser.parse_args()
     stream = list(generate(args.events, args.customers, seed=1))
@@ -270,60 +412,73 @@ def main() -> None:
     figures: dict[str, Any] = {
         "events": len(records),
         "event_bytes": round(size),
-        "load_rate": args.load_rate,
+        "customers": args.customers,
+        "machine": {"cpus": os.cpu_count()},
     }
     rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name, embedded_broker() as broker:
         tmp = Path(tmp_name)
         bootstrap = broker.bootstrap
         settings = Settings(kafka_bootstrap=bootstrap, app_id="bench", partitions=PARTITIONS)
-        ensure_topics(settings, bootstrap, extra=[TopicSpec("bench.raw-out", PARTITIONS)])
+        extra = [TopicSpec(name, PARTITIONS) for name in ("bench.raw-out", "bench.quix-out")]
+        ensure_topics(settings, bootstrap, extra=extra)
+        ensure_topics(Settings(kafka_bootstrap=bootstrap, app_id="bench-2w",
+                               partitions=PARTITIONS), bootstrap)  # fmt: skip
         port = 6170
-        worker = subprocess.Popen(
-            [str(JOURNEY), "worker"], env=worker_env(bootstrap, "bench", port, tmp / "w"),
-            stdout=subprocess.DEVNULL, stderr=(tmp / "worker.log").open("wb"),
-        )  # fmt: skip
+        worker = start_worker(bootstrap, "bench", port, tmp)
         try:
-            wait_ready(port, worker, tmp / "worker.log")
-            rates["produce"] = asyncio.run(load(bootstrap, records, args.load_rate))
+            rss_idle = rss_mb(worker.pid)
+            rates["produce"] = asyncio.run(load(bootstrap, records, 0))
             print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
             first, done = wait_count(lambda: consumed(port), len(records), 1800, "worker")
             rates["worker"] = len(records) / (done - first)
-            figures["worker_rss_mb"] = round(rss_mb(worker.pid))
-            print(f"worker     {rates['worker']:>10,.0f} events/s  "
-                  f"(RSS {figures['worker_rss_mb']} MB)", flush=True)  # fmt: skip
+            time.sleep(1.5)  # the table gauges are refreshed every second
+            figures["worker_rss_mb"] = {"idle": round(rss_idle), "after_input": round(
+                rss_mb(worker.pid)), "keys": keys_held(port)}  # fmt: skip
+            print(f"worker     {rates['worker']:>10,.0f} events/s", flush=True)
             rates["raw"] = asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
             print(f"raw        {rates['raw']:>10,.0f} events/s", flush=True)
+            rates["worker_x2"] = scaling(bootstrap, len(records), tmp)
+            print(f"worker_x2  {rates['worker_x2']:>10,.0f} events/s", flush=True)
             end = max(r.occurred_at for r in stream) + 3_600_000
             lags = asyncio.run(latency(bootstrap, rates["worker"] / 2, 20, end, 2000))
+            figures["latency_ms"] = {
+                "at_events_per_s": round(rates["worker"] / 2),
+                "transitions": len(lags),
+                "p50": percentile(lags, 50),
+                "p95": percentile(lags, 95),
+                "p99": percentile(lags, 99),
+            }
+            print(f"latency    p99 {figures['latency_ms']['p99']:.0f} ms", flush=True)
+            figures["memory"] = memory(bootstrap, port, worker.pid, args.memory_keys,
+                                       end + 86_400_000)  # fmt: skip
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-        figures["latency_ms"] = {
-            "at_events_per_s": round(rates["worker"] / 2),
-            "transitions": len(lags),
-            "p50": percentile(lags, 50),
-            "p95": percentile(lags, 95),
-            "p99": percentile(lags, 99),
-        }
-        lat = figures["latency_ms"]
-        print(
-            f"latency at {lat['at_events_per_s']:,}/s, {lat['transitions']} transitions: "
-            + "  ".join(f"{q} {lat[q]:.0f} ms" for q in ("p50", "p95", "p99"))
-        )
-        if not args.skip_naive:
-            rates["faust_naive"] = faust_naive(bootstrap, len(records), tmp)
+            stop(worker)
+        if not args.skip_peers:
+            rates["faust_naive"] = peer(
+                "faust_naive.py", ["worker", "-l", "warn"], {"BENCH_BOOTSTRAP": bootstrap},
+                len(records), tmp,
+            )  # fmt: skip
             print(f"faust_naive{rates['faust_naive']:>10,.0f} events/s", flush=True)
+            rates["quix"] = peer("quix_peer.py", [], {"BENCH_BOOTSTRAP": bootstrap},
+                                 len(records), tmp)  # fmt: skip
+            print(f"quix       {rates['quix']:>10,.0f} events/s (retention.ms defaulted to -1:"
+                  " the embedded broker's DescribeConfigs is empty)", flush=True)  # fmt: skip
+        rates.update(offline(records, tmp))
     figures["events_per_s"] = {name: round(rate) for name, rate in rates.items()}
-    figures["ratios"] = {"worker_vs_raw": round(rates["worker"] / rates["raw"], 3)}
-    if "faust_naive" in rates:
-        figures["ratios"]["worker_vs_faust_naive"] = round(
-            rates["worker"] / rates["faust_naive"], 2
-        )
-    for name, ratio in figures["ratios"].items():
-        print(f"{name:<24} {ratio}")
+    figures["bytes_per_key"] = figures["memory"]["bytes_per_key"]
+    ratios = {
+        "worker_vs_raw": rates["worker"] / rates["raw"],
+        "offline_vs_parse": rates["offline"] / rates["parse_only"],
+        "worker_x2_vs_worker": rates["worker_x2"] / rates["worker"],
+    }
+    for peer_name in ("faust_naive", "quix"):
+        if peer_name in rates:
+            ratios[f"worker_vs_{peer_name}"] = rates["worker"] / rates[peer_name]
+    figures["ratios"] = {name: round(value, 3) for name, value in ratios.items()}
+    report(figures)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "stream.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -174,6 +174,13 @@ class Metrics:
             "journey_batch_records", "Records per processed batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500), registry=r,
         )  # fmt: skip
+        self.state_writes = Counter(
+            "journey_state_writes_total", "Journey states written to the changelog.", registry=r
+        )
+        self.state_write_bytes = Counter(
+            "journey_state_write_bytes_total", "Bytes of journey states written to the changelog.",
+            registry=r,
+        )  # fmt: skip
         self.seeks = Counter(
             "journey_input_seeks_total",
             "Seeks back to the position the state expects (records were skipped).",

@@ -518,6 +518,9 @@ class JourneyWorker:
             for key in engine.take_dirty():
                 value = orjson.dumps([partition, engine.states[key].to_data()])
                 writes.append((self.changelog, key.encode(), value, partition))
+        if writes:
+            self.metrics.state_writes.inc(len(writes))
+            self.metrics.state_write_bytes.inc(sum(len(w[2]) for w in writes))
         for (topic, partition), expected in self.positions.take_changed():
             key_bytes = _POSITION + f"{topic}/{partition}".encode()
             writes.append(

@@ -150,7 +150,17 @@ def place(
     policy: SessionPolicy,
 ) -> Placement:
     """Put `event` into its session (new, extended or merged), updating `sessions` in place."""
-    near = _candidates(sessions, event.occurred_at, policy)
+    t = event.occurred_at
+    if len(sessions) == 1:  # the common case: the one open session goes on in order
+        only = sessions[0]
+        if (
+            only.started_at < t
+            and only.ended_at <= t <= only.ended_at + policy.gap_ms
+            and t - only.started_at <= policy.max_length_ms
+        ):
+            only._count(event)
+            return Placement(only)
+    near = _candidates(sessions, t, policy)
     if not near:
         session = _new_session(key, event, stage_before)
         session._count(event)

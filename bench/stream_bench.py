@@ -288,17 +288,27 @@ def keys_held(port: int) -> int:
     return int(metric(port, "journey_table_keys", table="journeys"))
 
 
-def scaling(bootstrap: str, events: int, tmp: Path) -> float:
-    """Two workers of a fresh group over the same input; events/s of the pair."""
+def scaling(records: list[tuple[str, bytes]], tmp: Path) -> float:
+    """Two workers sharing the partitions, on a broker of their own, fed once both hold
+    partitions; events/s of the pair."""
     ports = (6172, 6173)
-    workers = [start_worker(bootstrap, "bench-2w", port, tmp) for port in ports]
-    try:
-        first, done = wait_count(
-            lambda: sum(consumed(port) for port in ports), events, 1800, "two workers"
-        )
-    finally:
-        stop(*workers)
-    return events / (done - first)
+    with embedded_broker() as broker:
+        settings = Settings(kafka_bootstrap=broker.bootstrap, app_id="bench", partitions=PARTITIONS)
+        ensure_topics(settings, broker.bootstrap)
+        workers = [start_worker(broker.bootstrap, "bench", port, tmp) for port in ports]
+        try:
+            deadline = time.monotonic() + 120
+            while [metric(p, "journey_assigned_partitions") for p in ports] != [4.0, 4.0]:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the two workers did not split the partitions")
+                time.sleep(0.2)
+            asyncio.run(load(broker.bootstrap, records, 0))
+            first, done = wait_count(
+                lambda: sum(consumed(port) for port in ports), len(records), 1800, "two workers"
+            )
+        finally:
+            stop(*workers)
+    return len(records) / (done - first)
 
 
 def one_event_journeys(count: int, first: int, at_ms: int) -> list[tuple[str, bytes]]:
@@ -422,8 +432,6 @@ def main() -> None:
         settings = Settings(kafka_bootstrap=bootstrap, app_id="bench", partitions=PARTITIONS)
         extra = [TopicSpec(name, PARTITIONS) for name in ("bench.raw-out", "bench.quix-out")]
         ensure_topics(settings, bootstrap, extra=extra)
-        ensure_topics(Settings(kafka_bootstrap=bootstrap, app_id="bench-2w",
-                               partitions=PARTITIONS), bootstrap)  # fmt: skip
         port = 6170
         worker = start_worker(bootstrap, "bench", port, tmp)
         try:
@@ -438,7 +446,7 @@ def main() -> None:
             print(f"worker     {rates['worker']:>10,.0f} events/s", flush=True)
             rates["raw"] = asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
             print(f"raw        {rates['raw']:>10,.0f} events/s", flush=True)
-            rates["worker_x2"] = scaling(bootstrap, len(records), tmp)
+            rates["worker_x2"] = scaling(records, tmp)
             print(f"worker_x2  {rates['worker_x2']:>10,.0f} events/s", flush=True)
             end = max(r.occurred_at for r in stream) + 3_600_000
             lags = asyncio.run(latency(bootstrap, rates["worker"] / 2, 20, end, 2000))

@@ -174,11 +174,27 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
     ),
     Setting(
+        "JOURNEY_KAFKA_FETCH_MAX_WAIT",
+        "fetch_max_wait_ms",
+        "10ms",
+        "Longest the broker may hold a fetch waiting for more data. Short keeps latency low"
+        " (the embedded broker holds fetches that long even when records wait).",
+        parse_duration,
+    ),
+    Setting(
         "JOURNEY_KAFKA_SESSION_TIMEOUT",
         "session_timeout_ms",
         "10s",
         "Consumer group session timeout: how soon a dead worker's partitions move.",
         parse_duration,
+    ),
+    Setting(
+        "JOURNEY_DECODED_JOURNEYS",
+        "decoded_journeys",
+        "5000",
+        "Journeys kept decoded per partition; idle ones beyond it are kept encoded (about a"
+        " third of the memory) and decoded when touched.",
+        _positive_int,
     ),
     Setting(
         "JOURNEY_BATCH_SIZE",
@@ -244,6 +260,7 @@ class Settings:
     app_id: str = "journey"
     web_port: int = 6066
     web_host: str = "0.0.0.0"
+    decoded_journeys: int = 5000
     advertised_url: str | None = None
     partitions: int = 8
     replication: int = 1
@@ -255,6 +272,7 @@ class Settings:
     attribution_ms: int = 7 * 86_400_000
     idle_after_ms: int = 10_000
     session_timeout_ms: int = 10_000
+    fetch_max_wait_ms: int = 10
     batch_size: int = 1000
     stage_rules: str | None = None
     max_event_bytes: int = 65536

@@ -5,13 +5,12 @@ and watermark. Each batch of records (from the input topic and the internal
 route topic) is handed to the engines, and what it changed is taken as a
 `Flush`: the outputs, dead letters and routed messages, each changed journey
 serialised once (with the partition's input positions), and the offsets to
-commit. Flushes run in order, each after the one before: every message is
-sent and its delivery awaited, then the state writes are sent and awaited,
-and only then are the offsets committed. The next batch is processed while
-the previous flush waits on the broker (at most `_FLUSHES_IN_FLIGHT` at a
-time). A worker killed at any point restarts from a state that matches what
-it published: no alert is lost, and a replayed record is recognised by its
-position and skipped.
+commit. The `Publisher` publishes flushes in order (every message sent and
+its delivery awaited, then the state writes, and only then the offsets
+committed), merging those that queue up meanwhile, while the next batch is
+processed. A worker killed at any point restarts from a state that matches
+what it published: no alert is lost, and a replayed record is recognised by
+its position and skipped.
 
 State recovery is the worker's own: on assignment it appends a one-record
 fence to each assigned changelog partition and reads the partition up to it,
@@ -34,11 +33,11 @@ import logging
 import socket
 import time
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -48,6 +47,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from .codec import EventDecoder, dead_letter
+from .compact_states import CompactStates
 from .config import Settings
 from .domain import (
     STAGES,
@@ -64,6 +64,7 @@ from .kafka_admin import FENCE_KEY, aiokafka_options
 from .metrics import Metrics
 from .owners import OwnerDirectory
 from .positions import PROCESS, Positions
+from .publisher import Flush, Message, Publisher
 from .topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 
 __all__ = ["JourneyWorker", "partitioner"]
@@ -85,22 +86,10 @@ def partitioner(partitions: int) -> Callable[[str], int]:
     return partition_of
 
 
-_FLUSHES_IN_FLIGHT = 3
+_FLUSHES_QUEUED = 4
+"""Processed batches that may wait to be published before processing pauses."""
 _YIELD_EVERY = 25
 """Records processed between two turns of the event loop (sends and acks progress)."""
-Message = tuple[str, bytes | None, bytes, int | None]
-"""(topic, key, value, partition); partition None: by key."""
-
-
-@dataclass
-class Flush:
-    """What one batch publishes, in order: messages, then state writes, then offsets."""
-
-    messages: list[Message]
-    writes: list[Message]
-    offsets: dict[TopicPartition, int] | None
-    timestamps: list[int]
-    """Kafka timestamps of the batch's input events (processing latency)."""
 
 
 @dataclass
@@ -145,11 +134,13 @@ class JourneyWorker:
         self.url = settings.advertised_url or f"http://{socket.gethostname()}:{settings.web_port}"
         self.owners = OwnerDirectory(owners_topic(settings.app_id), self.url)
         self._broker_checked = (-_BROKER_CHECK_EVERY_S, "")
-        self._flushes: deque[asyncio.Task[None]] = deque()
+        self.publisher = Publisher(
+            self._send_all, self._commit, self._published, max_queued=_FLUSHES_QUEUED
+        )
         self._batch_wall = 0.0
         options = aiokafka_options(settings)
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks="all",
+            bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=512 * 1024, acks="all",
             **options,
         )  # fmt: skip
         self.consumer = AIOKafkaConsumer(
@@ -160,6 +151,7 @@ class JourneyWorker:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 10),
             max_poll_records=settings.batch_size,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
             partition_assignment_strategy=(RangePartitionAssignor,),
             **options,
         )
@@ -171,6 +163,7 @@ class JourneyWorker:
         await self.producer.start()
         for topic in (DEAD_LETTER, *OUTPUT_TOPICS.values()):
             self.partition_counts[topic] = len(await self.producer.partitions_for(topic))
+        self.publisher.start()
         await self.consumer.start()
         directory_reader = self._reader()
         await directory_reader.start()
@@ -181,16 +174,15 @@ class JourneyWorker:
             while not self.stopping.is_set():
                 if clock.done():
                     clock.result()  # the idle clock failed (could not publish): stop with it
-                self._raise_failed_flush()
+                self.publisher.raise_failure()
                 batch = await self.consumer.getmany(timeout_ms=100)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     await self._batch(records)
-            await self._drain()
+            await self.publisher.drain()
         finally:
             clock.cancel()
-            for flush in self._flushes:
-                flush.cancel()
+            await self.publisher.stop()
             await self.owners.stop()
             await self.consumer.stop()
             await self.producer.stop()
@@ -219,7 +211,7 @@ class JourneyWorker:
 
     async def on_revoked(self, partitions: set[int]) -> None:
         async with self.lock:
-            await self._drain()  # the next owner reads every state write of these partitions
+            await self.publisher.drain()  # the next owner reads every state write of these
             for partition in partitions & set(self.engines):
                 del self.engines[partition]
                 for topic in (EVENTS, self.route_topic):
@@ -279,7 +271,7 @@ class JourneyWorker:
                 restored[partition].append(JourneyState.from_data(data))
         now = time.monotonic()
         for partition, states in restored.items():
-            engine = JourneyEngine(self.policy)
+            engine = JourneyEngine(self.policy, CompactStates(self.settings.decoded_journeys))
             engine.restore(states)
             self.engines[partition] = engine
             self.last_activity[partition] = now
@@ -291,9 +283,7 @@ class JourneyWorker:
 
     async def _batch(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        while len(self._flushes) >= _FLUSHES_IN_FLIGHT:
-            await self._flushes[0]
-            self._flushes.popleft()
+        await self.publisher.room()
         async with self.lock:
             pending = Pending()
             now = time.monotonic()
@@ -318,41 +308,17 @@ class JourneyWorker:
                 if partition in self.engines
             }
             timestamps = [r.timestamp for r in records if r.topic == EVENTS]
-            self._start_flush(self._take_flush(pending, offsets, timestamps))
+            self.publisher.submit(self._take_flush(pending, offsets, timestamps))
             await self._seek_back()
         await asyncio.sleep(0)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(records))
 
-    def _start_flush(self, flush: Flush) -> None:
-        previous = self._flushes[-1] if self._flushes else None
-        self._flushes.append(asyncio.create_task(self._publish(flush, previous)))
-
-    async def _publish(self, flush: Flush, previous: asyncio.Task[None] | None) -> None:
-        """After the flush before it: send and await the messages, then the state writes,
-        then commit the offsets."""
-        if previous is not None:
-            await previous
-        await self._send_all(flush.messages)
-        await self._send_all(flush.writes)
-        if flush.offsets is None:
-            return
-        await self._commit(flush.offsets)
-        done = time.time()
+    def _published(self, timestamps: list[int], done: float) -> None:
         observe = self.metrics.processing_latency.observe
-        for timestamp in flush.timestamps:
+        for timestamp in timestamps:
             observe(done - timestamp / 1000)
         self.metrics.last_processed.set(done)
-
-    async def _drain(self) -> None:
-        """Wait until every flush started so far has finished (raises if one failed)."""
-        while self._flushes:
-            await self._flushes[0]
-            self._flushes.popleft()
-
-    def _raise_failed_flush(self) -> None:
-        while self._flushes and self._flushes[0].done():
-            self._flushes.popleft().result()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -546,20 +512,23 @@ class JourneyWorker:
                             engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
                 flush = self._take_flush(pending, None, [])
                 if flush.messages or flush.writes:
-                    self._start_flush(flush)
+                    self.publisher.submit(flush)
                 self._update_gauges()
 
     def _update_gauges(self) -> None:
-        states = [s for e in self.engines.values() for s in e.states.values()]
-        self.metrics.table_keys.labels("journeys").set(len(states))
-        by_stage = Counter(s.stage or "none" for s in states)
+        summaries = [cast(CompactStates, e.states).summary() for e in self.engines.values()]
+        self.metrics.table_keys.labels("journeys").set(
+            sum(len(e.states) for e in self.engines.values())
+        )
         for stage in ("none", *STAGES):
-            self.metrics.stages.labels(stage).set(by_stage[stage])
+            self.metrics.stages.labels(stage).set(
+                sum(s.stages[None if stage == "none" else stage] for s in summaries)
+            )
         self.metrics.table_keys.labels("timers").set(
             sum(len(e.timers) for e in self.engines.values())
         )
-        self.metrics.open_sessions.set(sum(len(s.sessions) for s in states))
-        self.metrics.open_carts.set(sum(1 for s in states if s.cart.items))
+        self.metrics.open_sessions.set(sum(s.sessions for s in summaries))
+        self.metrics.open_carts.set(sum(s.carts for s in summaries))
         self.metrics.stuck.set(len(self.positions.stuck()))
         marks = [e.watermark for e in self.engines.values() if e.watermark]
         if marks:

@@ -9,7 +9,7 @@ shell last persisted state, so it writes each changed key once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from .events import Event
@@ -30,9 +30,13 @@ __all__ = ["JourneyEngine"]
 
 
 class JourneyEngine:
-    def __init__(self, policy: JourneyPolicy) -> None:
+    def __init__(
+        self, policy: JourneyPolicy, states: MutableMapping[str, JourneyState] | None = None
+    ) -> None:
+        """`states`: where the journeys live (default a dict; the worker passes a compact
+        table that keeps idle journeys encoded)."""
         self.policy = policy
-        self.states: dict[str, JourneyState] = {}
+        self.states: MutableMapping[str, JourneyState] = {} if states is None else states
         self.timers = TimerQueue()
         self.watermark = 0
         self.dirty: set[str] = set()

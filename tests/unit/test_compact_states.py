@@ -1,0 +1,58 @@
+import itertools
+from collections import Counter
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.codec import EventDecoder
+from pipeline.compact_states import CompactStates
+from pipeline.domain import JourneyPolicy, Outputs
+from pipeline.domain.engine import JourneyEngine
+from pipeline.generate import generate
+
+from ..support import Run, event, product
+
+
+def outputs_of(states) -> tuple[list, Counter]:
+    decoder = EventDecoder(65536)
+    engine = JourneyEngine(JourneyPolicy(), states)
+    out = Outputs()
+    for record in itertools.islice(generate(3000, 150, seed=5), 3000):
+        engine.ingest(decoder.decode(record.value), out)
+    engine.finish(out)
+    return out.records, out.counts
+
+
+def test_a_tiny_decoded_limit_changes_nothing_the_engine_publishes():
+    assert outputs_of(CompactStates(decoded=2)) == outputs_of({})
+
+
+sample_states = Run([
+    event("page_viewed", 0),
+    event("cart_item_added", 60_000, product=product("p")),
+], finish=False).engine.states  # fmt: skip
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from(["get", "set", "del"]), st.integers(0, 6)), max_size=40))
+def test_behaves_as_a_dict_and_its_summary_counts_every_journey(operations):
+    table, reference = CompactStates(decoded=2), {}
+    template = sample_states["c-1"]
+    for op, n in operations:
+        key = f"k-{n}"
+        if op == "set":
+            state = type(template).from_data(orjson.loads(orjson.dumps(template.to_data())))
+            state.key, state.stage = key, ["awareness", None, "purchase"][n % 3]
+            table[key] = state
+            reference[key] = state.to_data()
+        elif op == "del" and key in reference:
+            del table[key], reference[key]
+        elif op == "get" and key in reference:
+            assert table[key].to_data() == reference[key]
+        assert len(table) == len(reference) and set(table) == set(reference)
+        assert len(table.hot) <= 2
+    summary = table.summary()
+    assert +summary.stages == Counter(data[3] for data in reference.values())
+    assert summary.sessions == sum(len(data[8]) for data in reference.values())
+    assert summary.carts == sum(1 for data in reference.values() if data[9][1])

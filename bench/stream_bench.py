@@ -1,15 +1,16 @@
 """The benchmark: every contender side by side, one run, one broker, one input.
 
-Starts the embedded broker and one `journey worker` (every output on); once it
-owns its partitions, loads N generated events (fixed seed; 10k customers, the
-persona mix, 8 partitions) into `clickstream.events`, and measures on that
-same input, each counted from its first record to its last (group join
-excluded):
+Starts the embedded broker, loads N generated events (fixed seed; 10k
+customers, the persona mix, 8 partitions) into `clickstream.events`, and
+measures on that same input, each contender started on the loaded input and
+counted from its first record to its last (group join excluded):
 
-- worker: the one worker process;
+- worker: one `journey worker` process (every output on), until every input
+  record's outputs, state and offset are written and committed;
 - raw: an aiokafka consume -> orjson decode -> orjson encode -> produce loop
   (batched `getmany`, no journey logic): the client's practical limit here;
-- worker_x2: two workers of a fresh group sharing the partitions;
+- worker_x2: two workers sharing the partitions (on a broker of their own,
+  loaded the same way);
 - latency: events at half the worker's measured rate, from each event's
   produce time to the publish time of the stage transition it caused (both
   Kafka record timestamps);
@@ -266,15 +267,20 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
 
-def start_worker(bootstrap: str, app_id: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    log = tmp / f"worker-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(JOURNEY), "worker"], env=worker_env(bootstrap, app_id, port, tmp / str(port)),
-            stdout=subprocess.DEVNULL, stderr=out,
-        )  # fmt: skip
-    wait_ready(port, process, log)
-    return process
+def start_workers(
+    bootstrap: str, app_id: str, ports: tuple[int, ...], tmp: Path
+) -> list[subprocess.Popen[bytes]]:
+    """Start one worker per port at once; return when all answer /readyz."""
+    processes = []
+    for port in ports:
+        with (tmp / f"worker-{port}.log").open("wb") as out:
+            processes.append(subprocess.Popen(
+                [str(JOURNEY), "worker"], env=worker_env(bootstrap, app_id, port, tmp / str(port)),
+                stdout=subprocess.DEVNULL, stderr=out,
+            ))  # fmt: skip
+    for port, process in zip(ports, processes, strict=True):
+        wait_ready(port, process, tmp / f"worker-{port}.log")
+    return processes
 
 
 def stop(*processes: subprocess.Popen[bytes]) -> None:
@@ -288,27 +294,31 @@ def keys_held(port: int) -> int:
     return int(metric(port, "journey_table_keys", table="journeys"))
 
 
+def workers_rate(
+    bootstrap: str, app_id: str, ports: tuple[int, ...], events: int, tmp: Path
+) -> tuple[float, list[subprocess.Popen[bytes]]]:
+    """Start workers on the loaded input; events/s from their first committed record to the
+    last. Returns the rate and the running workers."""
+    workers = start_workers(bootstrap, app_id, ports, tmp)
+    try:
+        first, done = wait_count(
+            lambda: sum(consumed(port) for port in ports), events, 1800, f"{len(ports)} worker(s)"
+        )
+    except BaseException:
+        stop(*workers)
+        raise
+    return events / (done - first), workers
+
+
 def scaling(records: list[tuple[str, bytes]], tmp: Path) -> float:
-    """Two workers sharing the partitions, on a broker of their own, fed once both hold
-    partitions; events/s of the pair."""
-    ports = (6172, 6173)
+    """Two workers sharing the partitions, on a broker of their own; events/s of the pair."""
     with embedded_broker() as broker:
         settings = Settings(kafka_bootstrap=broker.bootstrap, app_id="bench", partitions=PARTITIONS)
         ensure_topics(settings, broker.bootstrap)
-        workers = [start_worker(broker.bootstrap, "bench", port, tmp) for port in ports]
-        try:
-            deadline = time.monotonic() + 120
-            while [metric(p, "journey_assigned_partitions") for p in ports] != [4.0, 4.0]:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the two workers did not split the partitions")
-                time.sleep(0.2)
-            asyncio.run(load(broker.bootstrap, records, 0))
-            first, done = wait_count(
-                lambda: sum(consumed(port) for port in ports), len(records), 1800, "two workers"
-            )
-        finally:
-            stop(*workers)
-    return len(records) / (done - first)
+        asyncio.run(load(broker.bootstrap, records, 0))
+        rate, workers = workers_rate(broker.bootstrap, "bench", (6172, 6173), len(records), tmp)
+        stop(*workers)
+    return rate
 
 
 def one_event_journeys(count: int, first: int, at_ms: int) -> list[tuple[str, bytes]]:
@@ -433,16 +443,13 @@ def main() -> None:
         extra = [TopicSpec(name, PARTITIONS) for name in ("bench.raw-out", "bench.quix-out")]
         ensure_topics(settings, bootstrap, extra=extra)
         port = 6170
-        worker = start_worker(bootstrap, "bench", port, tmp)
+        rates["produce"] = asyncio.run(load(bootstrap, records, 0))
+        print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
+        rates["worker"], [worker] = workers_rate(bootstrap, "bench", (port,), len(records), tmp)
         try:
-            rss_idle = rss_mb(worker.pid)
-            rates["produce"] = asyncio.run(load(bootstrap, records, 0))
-            print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
-            first, done = wait_count(lambda: consumed(port), len(records), 1800, "worker")
-            rates["worker"] = len(records) / (done - first)
             time.sleep(1.5)  # the table gauges are refreshed every second
-            figures["worker_rss_mb"] = {"idle": round(rss_idle), "after_input": round(
-                rss_mb(worker.pid)), "keys": keys_held(port)}  # fmt: skip
+            figures["worker_rss_mb"] = {"after_input": round(rss_mb(worker.pid)),
+                                        "keys": keys_held(port)}  # fmt: skip
             print(f"worker     {rates['worker']:>10,.0f} events/s", flush=True)
             rates["raw"] = asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
             print(f"raw        {rates['raw']:>10,.0f} events/s", flush=True)

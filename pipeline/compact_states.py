@@ -15,6 +15,7 @@ from collections.abc import Iterator, MutableMapping
 
 import orjson
 
+from .codec import encode
 from .domain import JourneyState
 
 __all__ = ["CompactStates", "Summary"]
@@ -89,6 +90,5 @@ class CompactStates(MutableMapping[str, JourneyState]):
         while len(self.hot) > self.decoded:
             key = next(iter(self.hot))
             state = self.hot.pop(key)
-            # a copy: orjson's own bytes keep the whole buffer it wrote into (kilobytes)
-            self.cold[key] = memoryview(orjson.dumps(state.to_data())).tobytes()
+            self.cold[key] = encode(state.to_data())
             self.cold_summary.add(state)

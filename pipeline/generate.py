@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from .codec import encode
 from .domain.events import format_time
 
 __all__ = ["PERSONAS", "GeneratedRecord", "generate"]
@@ -281,7 +282,7 @@ def generate(
                 break
         event = journey[position][1]
         key = event.get("customer_id") or event["anonymous_id"]
-        yield GeneratedRecord(key, orjson.dumps(event), t)
+        yield GeneratedRecord(key, encode(event), t)
         produced += 1
         if position + 1 < len(journey):
             heapq.heappush(heap, (journey[position + 1][0], index, position + 1, journey))

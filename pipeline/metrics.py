@@ -140,7 +140,7 @@ class Metrics:
         )  # fmt: skip
         self.processing_latency = HotHistogram(
             "journey_processing_latency_seconds",
-            "From an input event record's Kafka timestamp until its outputs and state are written.",
+            "From an input event's Kafka timestamp until its outputs, state and offset are saved.",
             (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), r,
         )  # fmt: skip
         self.event_time_lag = HotHistogram(

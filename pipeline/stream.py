@@ -46,7 +46,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from .codec import EventDecoder, dead_letter
+from .codec import EventDecoder, dead_letter, encode
 from .compact_states import CompactStates
 from .config import Settings
 from .domain import (
@@ -100,6 +100,8 @@ class Pending:
     outputs: Outputs = field(default_factory=Outputs)
     outcomes: Counter[str] = field(default_factory=Counter)
     """Inbound records by outcome, added to the metrics once per batch."""
+    timestamps: list[int] = field(default_factory=list)
+    """Kafka timestamps of the input events processed (not skipped as redelivered)."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -297,6 +299,7 @@ class JourneyWorker:
                 if verdict != PROCESS:
                     pending.outcomes[verdict] += 1
                 elif record.topic == EVENTS:
+                    pending.timestamps.append(record.timestamp)
                     self._ingest_one(record, pending)
                 else:
                     self._route_one(record, pending)
@@ -307,8 +310,7 @@ class JourneyWorker:
                 for (topic, partition), expected in self.positions.expected.items()
                 if partition in self.engines
             }
-            timestamps = [r.timestamp for r in records if r.topic == EVENTS]
-            self.publisher.submit(self._take_flush(pending, offsets, timestamps))
+            self.publisher.submit(self._take_flush(pending, offsets))
             await self._seek_back()
         await asyncio.sleep(0)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -368,7 +370,7 @@ class JourneyWorker:
             customer_key = record.key.decode()
             replayed = engine.absorb(customer_key, routed["moved"], routed["at"], pending.outputs)
             for event, outcome in replayed:
-                raw = orjson.dumps(event.data)
+                raw = encode(event.data)
                 self._settle(engine, event, outcome, raw, record, pending, customer_key)
 
     def _process(
@@ -409,7 +411,7 @@ class JourneyWorker:
 
     def _route(self, pending: Pending, key: str, message: dict[str, Any]) -> None:
         pending.messages.append(
-            (self.route_topic, key.encode(), orjson.dumps(message), self.partition_of(key))
+            (self.route_topic, key.encode(), encode(message), self.partition_of(key))
         )
 
     def _dead(
@@ -432,7 +434,7 @@ class JourneyWorker:
             offset=record.offset,
             event=event,
         )
-        pending.messages.append((DEAD_LETTER, record.key, orjson.dumps(letter), None))
+        pending.messages.append((DEAD_LETTER, record.key, encode(letter), None))
 
     async def _send_all(self, messages: list[Message]) -> None:
         """Send the messages in one record batch per topic partition and await each batch
@@ -462,9 +464,7 @@ class JourneyWorker:
             return zlib.crc32(value) % count
         return (murmur2(key) & 0x7FFFFFFF) % count
 
-    def _take_flush(
-        self, pending: Pending, offsets: dict[TopicPartition, int] | None, timestamps: list[int]
-    ) -> Flush:
+    def _take_flush(self, pending: Pending, offsets: dict[TopicPartition, int] | None) -> Flush:
         """What `pending` publishes, with every changed journey serialised as it is now."""
         out = pending.outputs
         for anonymous_id, customer_key, at in out.aliases:
@@ -475,24 +475,22 @@ class JourneyWorker:
             self._route(pending, customer_key, {"kind": "absorb", "moved": moved, "at": at})
         messages = pending.messages
         for output, key, record in out.records:
-            messages.append((OUTPUT_TOPICS[output], key.encode(), orjson.dumps(record), None))
+            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))
         self.metrics.count_outcomes(pending.outcomes)
         self.metrics.count_records(out.records)
         self.metrics.count_core(out.counts)
         writes: list[Message] = []
         for partition, engine in self.engines.items():
             for key in engine.take_dirty():
-                value = orjson.dumps([partition, engine.states[key].to_data()])
+                value = encode([partition, engine.states[key].to_data()])
                 writes.append((self.changelog, key.encode(), value, partition))
         if writes:
             self.metrics.state_writes.inc(len(writes))
             self.metrics.state_write_bytes.inc(sum(len(w[2]) for w in writes))
         for (topic, partition), expected in self.positions.take_changed():
             key_bytes = _POSITION + f"{topic}/{partition}".encode()
-            writes.append(
-                (self.changelog, key_bytes, orjson.dumps([partition, expected]), partition)
-            )
-        return Flush(messages, writes, offsets, timestamps)
+            writes.append((self.changelog, key_bytes, encode([partition, expected]), partition))
+        return Flush(messages, writes, offsets, pending.timestamps)
 
     # -- time -----------------------------------------------------------------
 
@@ -510,7 +508,7 @@ class JourneyWorker:
                         engine.release_stitches(pending.outputs)
                         if engine.watermark:
                             engine.fire(engine.watermark + int(idle * 1000), pending.outputs)
-                flush = self._take_flush(pending, None, [])
+                flush = self._take_flush(pending, None)
                 if flush.messages or flush.writes:
                     self.publisher.submit(flush)
                 self._update_gauges()

@@ -9,6 +9,8 @@ counted from its first record to its last (group join excluded):
   record's outputs, state and offset are written and committed;
 - raw: an aiokafka consume -> orjson decode -> orjson encode -> produce loop
   (batched `getmany`, no journey logic): the client's practical limit here;
+  raw and worker are each the best of two runs, alternating (figures on this
+  machine vary by 10-20 % from run to run);
 - worker_x2: two workers sharing the partitions (on a broker of their own,
   loaded the same way);
 - latency: events at half the worker's measured rate, from each event's
@@ -445,14 +447,24 @@ def main() -> None:
         port = 6170
         rates["produce"] = asyncio.run(load(bootstrap, records, 0))
         print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
-        rates["worker"], [worker] = workers_rate(bootstrap, "bench", (port,), len(records), tmp)
+        # best of two, alternating, for both: this machine's figures vary by 10-20 %
+        worker, tries = None, {"raw": [], "worker": []}
+        for attempt in range(2):
+            tries["raw"].append(
+                asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
+            )
+            if worker is not None:
+                stop(worker)
+            rate, [worker] = workers_rate(bootstrap, f"bench{attempt}", (port,), len(records), tmp)
+            tries["worker"].append(rate)
+        rates.update({name: max(values) for name, values in tries.items()})
+        figures["tries"] = {name: [round(v) for v in values] for name, values in tries.items()}
         try:
             time.sleep(1.5)  # the table gauges are refreshed every second
             figures["worker_rss_mb"] = {"after_input": round(rss_mb(worker.pid)),
                                         "keys": keys_held(port)}  # fmt: skip
-            print(f"worker     {rates['worker']:>10,.0f} events/s", flush=True)
-            rates["raw"] = asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
-            print(f"raw        {rates['raw']:>10,.0f} events/s", flush=True)
+            print(f"raw        {tries['raw']} events/s", flush=True)
+            print(f"worker     {tries['worker']} events/s", flush=True)
             rates["worker_x2"] = scaling(records, tmp)
             print(f"worker_x2  {rates['worker_x2']:>10,.0f} events/s", flush=True)
             end = max(r.occurred_at for r in stream) + 3_600_000

@@ -98,7 +98,10 @@ class Rule:
     demote: bool = False
 
     def matches(self, event: Event, facts: dict[str, Any]) -> bool:
-        return all(c.holds(event, facts) for c in self.conditions)
+        for condition in self.conditions:  # a loop: this runs for most events
+            if not condition.holds(event, facts):
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,10 @@ counted from its first record to its last (group join excluded):
 - latency: events at half the worker's measured rate, from each event's
   produce time to the publish time of the stage transition it caused (both
   Kafka record timestamps);
-- memory: worker RSS as one-event journeys bring it to 100k and 1M active
-  keys; bytes per further key; changelog bytes per state write;
+- memory: a fresh worker (on a broker of its own), its RSS idle and as
+  one-event journeys bring it to 10k, 100k and 1M active keys; bytes per
+  further key (100k to 1M); changelog bytes per state write; and the first
+  worker's RSS after the 200k-event burst;
 - peers: the same per-key logic (30-minute sessions, cart counts) as a faust
   user would first write it (`bench/faust_naive.py`) and in Quix Streams
   (`bench/quix_peer.py`);
@@ -333,28 +335,37 @@ def one_event_journeys(count: int, first: int, at_ms: int) -> list[tuple[str, by
     ]  # fmt: skip
 
 
-def memory(bootstrap: str, port: int, pid: int, targets: list[int], at_ms: int) -> dict[str, Any]:
-    """Worker RSS as one-event journeys bring its active keys to each of `targets`."""
-    points = [{"keys": keys_held(port), "rss_mb": round(rss_mb(pid), 1)}]
-    added = 0
-    for target in targets:
-        extra = max(0, target - points[-1]["keys"])
-        asyncio.run(load(bootstrap, one_event_journeys(extra, added, at_ms), 0))
-        added += extra
-        deadline = time.monotonic() + 1800
-        while keys_held(port) < target and time.monotonic() < deadline:
-            time.sleep(0.5)
-        points.append({"keys": keys_held(port), "rss_mb": round(rss_mb(pid), 1)})
-        print(f"  {points[-1]['keys']:>9,} keys: RSS {points[-1]['rss_mb']:,.0f} MB", flush=True)
+def memory(targets: list[int], at_ms: int, tmp: Path) -> dict[str, Any]:
+    """A fresh worker on a broker of its own: RSS idle and as one-event journeys bring its
+    active keys to each of `targets`."""
+    port = 6174
+    with embedded_broker() as broker:
+        settings = Settings(kafka_bootstrap=broker.bootstrap, app_id="bench", partitions=PARTITIONS)
+        ensure_topics(settings, broker.bootstrap)
+        [worker] = start_workers(broker.bootstrap, "bench", (port,), tmp)
+        try:
+            points = [{"keys": 0, "rss_mb": round(rss_mb(worker.pid), 1)}]
+            for target in targets:
+                extra = target - points[-1]["keys"]
+                journeys = one_event_journeys(extra, points[-1]["keys"], at_ms)
+                asyncio.run(load(broker.bootstrap, journeys, 0))
+                deadline = time.monotonic() + 1800
+                while keys_held(port) < target and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                points.append({"keys": keys_held(port), "rss_mb": round(rss_mb(worker.pid), 1)})
+                print(f"  {points[-1]['keys']:>9,} keys: RSS {points[-1]['rss_mb']:,.0f} MB",
+                      flush=True)  # fmt: skip
+            writes = metric(port, "journey_state_writes_total")
+            write_bytes = metric(port, "journey_state_write_bytes_total")
+        finally:
+            stop(worker)
     low, high = points[-2], points[-1]
     per_key = (high["rss_mb"] - low["rss_mb"]) * 1024 * 1024 / max(1, high["keys"] - low["keys"])
-    writes = metric(port, "journey_state_writes_total")
     return {
         "points": points,
         "bytes_per_key": round(per_key),
-        "changelog_bytes_per_write": round(metric(port, "journey_state_write_bytes_total")
-                                           / max(1, writes)),
-    }  # fmt: skip
+        "changelog_bytes_per_write": round(write_bytes / max(1, writes)),
+    }
 
 
 def offline(records: list[tuple[str, bytes]], tmp: Path) -> dict[str, float]:
@@ -400,11 +411,13 @@ def report(figures: dict[str, Any]) -> None:
     print(f"\nlatency at {lat['at_events_per_s']:,} events/s ({lat['transitions']:,} transitions):"
           f" p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms"
           " (target p99 < 50 ms)")  # fmt: skip
-    mem = figures["memory"]
-    print(f"worker RSS {mem['points'][0]['rss_mb']:.0f} MB at {mem['points'][0]['keys']:,} keys;"
-          + "".join(f" {p['rss_mb']:.0f} MB at {p['keys']:,};" for p in mem["points"][1:])
-          + f" {figures['bytes_per_key']} B per further key (target <= 1024);"
-          f" changelog {mem['changelog_bytes_per_write']} B per state write")  # fmt: skip
+    mem, burst = figures["memory"], figures["worker_rss_mb"]
+    print("fresh worker RSS: " + ", ".join(f"{p['rss_mb']:.0f} MB at {p['keys']:,} keys"
+                                           for p in mem["points"])
+          + f" (target <= 200 MB at 10k); {figures['bytes_per_key']} B per further key"
+          f" (target <= 1024); changelog {mem['changelog_bytes_per_write']} B per state write;"
+          f" after the {figures['events']:,}-event burst: {burst['after_input']} MB at"
+          f" {burst['keys']:,} keys")  # fmt: skip
 
 
 RATIO_TARGETS = {
@@ -422,7 +435,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--skip-peers", action="store_true", help="Leave out faust and Quix.")
     parser.add_argument(
-        "--memory-keys", type=int, nargs="*", default=[100_000, 1_000_000],
+        "--memory-keys", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
         help="Active keys to bring the worker to for the memory figures.",
     )  # fmt: skip
     args = parser.parse_args()
@@ -477,10 +490,9 @@ def main() -> None:
                 "p99": percentile(lags, 99),
             }
             print(f"latency    p99 {figures['latency_ms']['p99']:.0f} ms", flush=True)
-            figures["memory"] = memory(bootstrap, port, worker.pid, args.memory_keys,
-                                       end + 86_400_000)  # fmt: skip
         finally:
             stop(worker)
+        figures["memory"] = memory(args.memory_keys, end + 86_400_000, tmp)
         if not args.skip_peers:
             rates["faust_naive"] = peer(
                 "faust_naive.py", ["worker", "-l", "warn"], {"BENCH_BOOTSTRAP": bootstrap},

@@ -91,6 +91,7 @@ _FIELDS: dict[str, Check] = {
     "properties": lambda v: type(v) is dict,
 }
 _REQUIRED = ("event_id", "event_type", "occurred_at")
+_EVENT = _object(_FIELDS)
 
 
 def plainly_valid(data: dict[str, Any]) -> bool:
@@ -100,8 +101,4 @@ def plainly_valid(data: dict[str, Any]) -> bool:
             return False
     if type(data.get("customer_id")) is not str and type(data.get("anonymous_id")) is not str:
         return False
-    for name, value in data.items():
-        check = _FIELDS.get(name)
-        if check is not None and not check(value):
-            return False
-    return True
+    return _EVENT(data)

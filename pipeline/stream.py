@@ -76,12 +76,17 @@ _POSITION = b"\x00position/"
 """Changelog keys of input positions (`\\x00position/{topic}/{partition}`)."""
 
 
+def _by_key(key: bytes, partitions: int) -> int:
+    """The Java client's default partitioner (murmur2)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def partitioner(partitions: int) -> Callable[[str], int]:
-    """The Java client's default partitioner (murmur2), cached per key."""
+    """`_by_key` for journey keys, cached per key."""
 
     @lru_cache(maxsize=1 << 18)
     def partition_of(key: str) -> int:
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+        return _by_key(key.encode(), partitions)
 
     return partition_of
 
@@ -462,7 +467,7 @@ class JourneyWorker:
         count = self.partition_counts[topic]
         if key is None:
             return zlib.crc32(value) % count
-        return (murmur2(key) & 0x7FFFFFFF) % count
+        return _by_key(key, count)
 
     def _take_flush(self, pending: Pending, offsets: dict[TopicPartition, int] | None) -> Flush:
         """What `pending` publishes, with every changed journey serialised as it is now."""

@@ -20,7 +20,7 @@ from typing import IO, Any
 import orjson
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .codec import EventDecoder, dead_letter, encode
+from .codec import EventDecoder, dead_letter
 from .domain import Event, InvalidEvent, JourneyPolicy, Outcome, Output, Outputs, Reason
 from .domain.engine import JourneyEngine
 from .topics import DEAD_LETTER_FILE, OUTPUT_FILES
@@ -77,7 +77,7 @@ class _Files:
     def write(self, out: Outputs) -> None:
         summary = self.summary
         for output, _key, record in out.records:
-            self.handles[output].write(encode(record) + b"\n")
+            self.handles[output].write(orjson.dumps(record) + b"\n")
             summary.outputs[record.get("type", output)] += 1
             if output == Output.TRANSITIONS:
                 summary.to_stage[record["to_stage"]] += 1
@@ -89,7 +89,7 @@ class _Files:
         record = dead_letter(
             reason, error, raw, received_at=int(time.time() * 1000), offset=index, event=event
         )
-        self.handles["dead_letter"].write(encode(record) + b"\n")
+        self.handles["dead_letter"].write(orjson.dumps(record) + b"\n")
         self.summary.dead_letters[reason] += 1
         self.summary.outputs["dead_letter"] += 1
 

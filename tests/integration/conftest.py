@@ -86,6 +86,17 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: f
         time.sleep(every)
 
 
+def answers(process: subprocess.Popen[bytes], url: str, exited: Callable[[], str]) -> bool:
+    """Whether `url` answers 2xx; a process that exited fails the test with `exited()`."""
+    if process.poll() is not None:
+        raise AssertionError(exited())
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -132,13 +143,11 @@ class Pipeline:
         return len(self.workers) - 1
 
     def ready(self, index: int) -> bool:
-        if self.workers[index].poll() is not None:
-            raise AssertionError(f"worker {index} exited: {self.log(index)[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[index]}/readyz", timeout=1):
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers(
+            self.workers[index],
+            f"{self.url(index)}/readyz",
+            lambda: f"worker {index} exited: {self.log(index)[-2000:]}",
+        )
 
     def wait_ready(self, index: int, timeout: float = 60) -> None:
         wait_until(lambda: self.ready(index), timeout, f"worker {index} to be ready")

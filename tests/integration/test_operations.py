@@ -22,7 +22,7 @@ from pipeline.stream import partitioner
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 
 from ..component.test_monitoring_and_k8s import dashboard_expressions
-from .conftest import PARTITIONS, Pipeline, free_port, wait_until
+from .conftest import PARTITIONS, Pipeline, answers, free_port, wait_until
 from .test_worker import consumed, known_customers
 
 pytestmark = pytest.mark.integration
@@ -110,16 +110,6 @@ def prometheus_query(port: int, expr: str) -> list[dict]:
     return answer["data"]["result"]
 
 
-def prometheus_ready(port: int, server: subprocess.Popen[bytes]) -> bool:
-    if server.poll() is not None:
-        raise AssertionError(f"prometheus exited with {server.returncode}")
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def scalar(port: int, expr: str) -> float | None:
     result = prometheus_query(port, expr)
     return float(result[0]["value"][1]) if result else None
@@ -159,7 +149,11 @@ def test_prometheus_scrapes_the_worker_and_agrees_with_the_topics(pipeline_facto
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until(lambda: prometheus_ready(port, server), 60, "Prometheus to be ready")
+        wait_until(
+            lambda: answers(server, f"http://127.0.0.1:{port}/-/ready",
+                            lambda: f"prometheus exited with {server.returncode}"),
+            60, "Prometheus to be ready",
+        )  # fmt: skip
         wait_until(lambda: scalar(port, 'up{job="journey"}') == 1, 60, "a successful scrape")
         transitions = pipeline.read(OUTPUT_TOPICS[Output.TRANSITIONS])
         alerts = Counter(r["type"] for r in pipeline.read(OUTPUT_TOPICS[Output.CART_ALERTS]))

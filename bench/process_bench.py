@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.generate import generate
+from pipeline.tools.generate import generate
 
 RESULTS = Path(__file__).parent / "results"
 

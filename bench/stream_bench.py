@@ -52,10 +52,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from process_bench import parse_only
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.broker import embedded_broker
 from pipeline.config import Settings
-from pipeline.generate import generate
-from pipeline.kafka_admin import TopicSpec, ensure_topics
+from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.broker import embedded_broker
+from pipeline.tools.generate import generate
 from pipeline.topics import EVENTS, OUTPUT_TOPICS
 
 RESULTS = Path(__file__).parent / "results"

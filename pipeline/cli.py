@@ -14,8 +14,8 @@ import orjson
 
 from . import __version__
 from .config import ConfigError, Settings, settings_markdown
-from .formats import FORMATS, open_input, read_records
-from .rules_file import RulesFileError
+from .contract.rules_file import RulesFileError
+from .offline.formats import FORMATS, open_input, read_records
 from .topics import EVENTS, OUTPUT_TOPICS
 
 __all__ = ["main"]
@@ -42,7 +42,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def process(input_path: str, fmt: str, output_dir: Path, rules: str | None, as_json: bool) -> None:
     """Run the journey core over a file; write the topics' records as JSONL files."""
-    from .offline import process_records
+    from .offline.runner import process_records
 
     settings = _settings()
     try:
@@ -76,11 +76,11 @@ def generate(
     count: int, customers: int, seed: int, malformed: float, output: str, kafka: bool, rate: float
 ) -> None:
     """Write a synthetic clickstream (event-time order) from seeded personas."""
-    from .generate import generate as records
+    from .tools.generate import generate as records
 
     generated = records(count, customers, seed=seed, malformed=malformed)
     if kafka:
-        from .producer import Pacing, SendRecord
+        from .tools.producer import Pacing, SendRecord
 
         _send(
             (SendRecord(r.key, r.value, r.occurred_at) for r in generated),
@@ -106,7 +106,7 @@ def generate(
 )
 def replay(path: str, fmt: str, speed: float) -> None:
     """Send a file (formats as `journey process`) to the input topic, keyed by journey key."""
-    from .producer import Pacing, keyed
+    from .tools.producer import Pacing, keyed
 
     settings = _settings()
     try:
@@ -122,7 +122,7 @@ def _send(records: Iterable[Any], total: int | None, pacing: Any) -> None:
     from kafka.errors import KafkaError
     from rich.progress import Progress
 
-    from .producer import send_records
+    from .tools.producer import send_records
 
     settings = _settings()
     bootstrap = _configured_bootstrap(settings)
@@ -145,7 +145,7 @@ def _send(records: Iterable[Any], total: int | None, pacing: Any) -> None:
 @click.option("--idle", default=0.0, help="Stop after this many seconds without a record.")
 def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
     """Print a topic's records readably (default: the cart alerts) until Ctrl-C."""
-    from .tail import describe_bytes, follow
+    from .tools.tail import describe_bytes, follow
 
     settings = _settings()
     bootstrap = _configured_bootstrap(settings)
@@ -163,8 +163,8 @@ def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
 @contextlib.contextmanager
 def _bootstrap(settings: Settings) -> Iterator[str]:
     """The configured broker (checked to answer), else an embedded one for this command's life."""
-    from .broker import BrokerError, embedded_broker, wait_for_broker
-    from .kafka_admin import client_options
+    from .kafka.admin import client_options
+    from .kafka.broker import BrokerError, embedded_broker, wait_for_broker
 
     try:
         if settings.kafka_bootstrap:
@@ -182,7 +182,7 @@ def _bootstrap(settings: Settings) -> Iterator[str]:
 @click.option("--port", default=9092, show_default=True, help="Loopback port; 0 picks a free one.")
 def broker(port: int) -> None:
     """Run the embedded broker in the foreground; prints its bootstrap address first."""
-    from .broker import BrokerError, start_embedded_broker
+    from .kafka.broker import BrokerError, start_embedded_broker
 
     try:
         running = start_embedded_broker(port)
@@ -215,7 +215,7 @@ def _configured_bootstrap(settings: Settings) -> str:
 @click.option("--internal/--no-internal", default=True, help="Also the worker's own topics.")
 def topics_create(internal: bool) -> None:
     """Create the missing topics with JOURNEY_PARTITIONS / JOURNEY_REPLICATION."""
-    from .kafka_admin import ensure_topics
+    from .kafka.admin import ensure_topics
 
     settings = _settings()
     created = ensure_topics(settings, _configured_bootstrap(settings), internal=internal)
@@ -225,7 +225,7 @@ def topics_create(internal: bool) -> None:
 @topics.command("list")
 def topics_list() -> None:
     """Show the topics and their partition counts."""
-    from .kafka_admin import list_topics
+    from .kafka.admin import list_topics
 
     settings = _settings()
     for name, partitions in sorted(list_topics(settings, _configured_bootstrap(settings)).items()):
@@ -235,7 +235,7 @@ def topics_list() -> None:
 @main.command()
 def worker() -> None:
     """Run a stream worker (embedded broker when JOURNEY_KAFKA_BOOTSTRAP is unset)."""
-    from .worker import run_worker
+    from .worker.main import run_worker
 
     settings = _settings()
     try:
@@ -253,7 +253,7 @@ def worker() -> None:
 @click.option("--malformed", default=0.005, show_default=True, help="Share of broken records.")
 def run(count: int, customers: int, rate: float, malformed: float) -> None:
     """Broker (embedded unless configured), topics, a worker and the generator, shown live."""
-    from .live import Demo, run_live
+    from .tools.live import Demo, run_live
 
     settings = _settings()
     with _bootstrap(settings) as bootstrap:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract.rules_file import load_rules
 from .domain import JourneyPolicy, default_rules
 from .domain.carts import CartPolicy
 from .domain.sessions import SessionPolicy
-from .rules_file import load_rules
 
 __all__ = ["SETTINGS", "ConfigError", "Settings", "parse_duration"]
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.codec import load_schema
-from pipeline.generate import generate
+from pipeline.contract.codec import load_schema
+from pipeline.tools.generate import generate
 
 DATA = Path(__file__).parent / "data"
 

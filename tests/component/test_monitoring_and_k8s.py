@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline.config import SETTINGS, Settings
-from pipeline.metrics import Metrics
+from pipeline.worker.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -27,7 +27,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.config import Settings
-from pipeline.kafka_admin import ensure_topics
+from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def bootstrap() -> Iterator[str]:
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
         return
-    from pipeline.broker import embedded_broker
+    from pipeline.kafka.broker import embedded_broker
 
     with embedded_broker() as broker:
         yield broker.bootstrap

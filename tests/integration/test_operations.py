@@ -17,9 +17,9 @@ import pytest
 from pipeline.config import Settings
 from pipeline.domain import Output
 from pipeline.domain.view import MAX_KEY_LENGTH
-from pipeline.kafka_admin import ensure_topics
-from pipeline.stream import partitioner
+from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
+from pipeline.worker.loop import partitioner
 
 from ..component.test_monitoring_and_k8s import dashboard_expressions
 from .conftest import PARTITIONS, Pipeline, answers, free_port, wait_until
@@ -33,7 +33,7 @@ DEPLOY = Path(__file__).parents[2] / "deploy"
 def metric_value(pipeline: Pipeline, worker: int, name: str) -> float:
     return sum(
         float(line.split()[-1])
-        for line in pipeline.metrics(worker).splitlines()
+        for line in pipeline.worker.metrics(worker).splitlines()
         if line.startswith((f"{name} ", f"{name}{{"))
     )
 
@@ -207,7 +207,7 @@ def _rules(port: int) -> list[dict]:
 
 
 def test_readyz_says_when_the_broker_is_gone(tmp_path):
-    from pipeline.broker import start_embedded_broker
+    from pipeline.kafka.broker import start_embedded_broker
 
     broker = start_embedded_broker()
     pipeline = Pipeline(broker.bootstrap, "readyz", tmp_path)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.config import Settings
-from pipeline.kafka_admin import ensure_topics
+from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import EVENTS
 
 pytestmark = pytest.mark.integration

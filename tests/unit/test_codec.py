@@ -3,7 +3,7 @@ import base64
 import orjson
 import pytest
 
-from pipeline.codec import EventDecoder, dead_letter
+from pipeline.contract.codec import EventDecoder, dead_letter
 from pipeline.domain import InvalidEvent, Reason
 
 from ..support import T0

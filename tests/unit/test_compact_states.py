@@ -5,11 +5,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.codec import EventDecoder
-from pipeline.compact_states import CompactStates
+from pipeline.contract.codec import EventDecoder
 from pipeline.domain import JourneyPolicy, Outputs
 from pipeline.domain.engine import JourneyEngine
-from pipeline.generate import generate
+from pipeline.tools.generate import generate
+from pipeline.worker.compact_states import CompactStates
 
 from ..support import Run, event, product
 

@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from pipeline.metrics import HotHistogram, Metrics
+from pipeline.worker.metrics import HotHistogram, Metrics
 
 BUCKETS = (0.01, 0.1, 1, 10)
 

@@ -1,6 +1,6 @@
 """Input positions: redeliveries skipped, holes sought back, stuck partitions named."""
 
-from pipeline.positions import (
+from pipeline.worker.positions import (
     HOLE,
     PROCESS,
     REDELIVERED,

@@ -7,9 +7,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.codec import load_schema
-from pipeline.generate import generate
-from pipeline.quick_check import plainly_valid
+from pipeline.contract.codec import load_schema
+from pipeline.contract.quick_check import plainly_valid
+from pipeline.tools.generate import generate
 
 SCHEMA = jsonschema.Draft202012Validator(load_schema("clickstream-event.v1"))
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
+from pipeline.contract.rules_file import RulesFileError, load_rules
 from pipeline.domain import JourneyPolicy, StageRules
 from pipeline.domain.stages import default_rules_document
-from pipeline.rules_file import RulesFileError, load_rules
 
 from ..support import DAY, MINUTE, Run, event, order, product
 

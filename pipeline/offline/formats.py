@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from .domain.events import stable_id
+from ..domain.events import stable_id
 
 __all__ = ["FORMATS", "open_input", "read_records"]
 

@@ -16,11 +16,11 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from .codec import EventDecoder
-from .config import Settings
-from .domain import InvalidEvent
-from .kafka_admin import client_options
-from .topics import EVENTS
+from ..config import Settings
+from ..contract.codec import EventDecoder
+from ..domain import InvalidEvent
+from ..kafka.admin import client_options
+from ..topics import EVENTS
 
 __all__ = ["Pacing", "SendRecord", "keyed", "send_records"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from .domain import Event, InvalidEvent, Reason, format_time
+from ..domain import Event, InvalidEvent, Reason, format_time
 from .quick_check import plainly_valid
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
     "load_schema",
 ]
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 EVENT_SCHEMA = "clickstream-event.v1"
 
 

@@ -15,10 +15,10 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from .domain.view import journey_view, key_problem
+from ..domain.view import journey_view, key_problem
 
 if TYPE_CHECKING:
-    from .stream import JourneyWorker
+    from .loop import JourneyWorker
 
 __all__ = ["FORWARDED_BY", "customer_handler"]
 

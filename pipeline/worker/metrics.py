@@ -25,8 +25,8 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from . import __version__
-from .domain import STAGES, Count, Outcome, Reason
+from .. import __version__
+from ..domain import STAGES, Count, Outcome, Reason
 from .positions import HOLE, REDELIVERED
 
 __all__ = ["HotHistogram", "Metrics"]

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from .codec import encode
-from .domain.events import format_time
+from ..contract.codec import encode
+from ..domain.events import format_time
 
 __all__ = ["PERSONAS", "GeneratedRecord", "generate"]
 

@@ -46,10 +46,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from .codec import EventDecoder, dead_letter, encode
-from .compact_states import CompactStates
-from .config import Settings
-from .domain import (
+from ..config import Settings
+from ..contract.codec import EventDecoder, dead_letter, encode
+from ..domain import (
     STAGES,
     Event,
     InvalidEvent,
@@ -59,13 +58,14 @@ from .domain import (
     Outputs,
     Reason,
 )
-from .domain.engine import JourneyEngine
-from .kafka_admin import FENCE_KEY, aiokafka_options
+from ..domain.engine import JourneyEngine
+from ..kafka.admin import FENCE_KEY, aiokafka_options
+from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
+from .compact_states import CompactStates
 from .metrics import Metrics
 from .owners import OwnerDirectory
 from .positions import PROCESS, Positions
 from .publisher import Flush, Message, Publisher
-from .topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 
 __all__ = ["JourneyWorker", "partitioner"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jsonschema
 
+from ..domain import StageRules
 from .codec import load_schema
-from .domain import StageRules
 
 __all__ = ["RulesFileError", "load_rules"]
 

@@ -20,10 +20,10 @@ from typing import IO, Any
 import orjson
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .codec import EventDecoder, dead_letter
-from .domain import Event, InvalidEvent, JourneyPolicy, Outcome, Output, Outputs, Reason
-from .domain.engine import JourneyEngine
-from .topics import DEAD_LETTER_FILE, OUTPUT_FILES
+from ..contract.codec import EventDecoder, dead_letter
+from ..domain import Event, InvalidEvent, JourneyPolicy, Outcome, Output, Outputs, Reason
+from ..domain.engine import JourneyEngine
+from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
 
 __all__ = ["Summary", "process_records"]
 

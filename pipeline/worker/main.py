@@ -6,10 +6,10 @@ import asyncio
 import logging
 import signal
 
-from .config import Settings
-from .domain import JourneyPolicy
-from .kafka_admin import ensure_topics
-from .stream import JourneyWorker
+from ..config import Settings
+from ..domain import JourneyPolicy
+from ..kafka.admin import ensure_topics
+from .loop import JourneyWorker
 from .web import serve
 
 __all__ = ["run_worker"]

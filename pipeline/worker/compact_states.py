@@ -15,8 +15,8 @@ from collections.abc import Iterator, MutableMapping
 
 import orjson
 
-from .codec import encode
-from .domain import JourneyState
+from ..contract.codec import encode
+from ..domain import JourneyState
 
 __all__ = ["CompactStates", "Summary"]
 

@@ -15,8 +15,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from .config import Settings
-from .topics import PUBLIC_TOPICS, changelog_topic, owners_topic, route_topic
+from ..config import Settings
+from ..topics import PUBLIC_TOPICS, changelog_topic, owners_topic, route_topic
 
 __all__ = [
     "FENCE_KEY",

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .query import customer_handler
 
 if TYPE_CHECKING:
-    from .stream import JourneyWorker
+    from .loop import JourneyWorker
 
 __all__ = ["serve"]
 

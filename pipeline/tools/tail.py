@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from .config import Settings
-from .kafka_admin import client_options
+from ..config import Settings
+from ..kafka.admin import client_options
 
 __all__ = ["describe", "describe_bytes", "follow"]
 

@@ -26,13 +26,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .config import Settings
-from .domain import STAGES
+from ..config import Settings
+from ..domain import STAGES
+from ..kafka.admin import ensure_topics
+from ..topics import OUTPUT_TOPICS
 from .generate import generate
-from .kafka_admin import ensure_topics
 from .producer import Pacing, SendRecord, send_records
 from .tail import describe_bytes, follow
-from .topics import OUTPUT_TOPICS
 
 __all__ = ["Demo", "run_live"]
 

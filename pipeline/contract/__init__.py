@@ -1,0 +1,1 @@
+"""What defines the bytes: decoding and validating events, encoding records, rules files."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing for the worker and the tools: connection options, topics, the embedded broker."""

@@ -1,0 +1,1 @@
+"""`journey process`: the journey core over files (the oracle the worker is held to)."""

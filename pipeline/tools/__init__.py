@@ -1,0 +1,1 @@
+"""Tools around the pipeline: the generator, producers, `journey tail` and `journey run`."""

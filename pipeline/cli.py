@@ -54,9 +54,7 @@ def process(input_path: str, fmt: str, output_dir: Path, rules: str | None, as_j
     except OSError as error:
         raise click.UsageError(f"--input {input_path}: {error.strerror}") from None
     with handle:
-        summary = process_records(
-            read_records(handle, fmt), policy, output_dir, settings.max_event_bytes
-        )
+        summary = process_records(read_records(handle, fmt), policy, output_dir, settings.decoder())
     if as_json:
         click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -86,6 +84,7 @@ def generate(
             (SendRecord(r.key, r.value, r.occurred_at) for r in generated),
             count,
             Pacing(rate=rate),
+            stamp_event_time=True,
         )
         return
     stream = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115
@@ -114,10 +113,12 @@ def replay(path: str, fmt: str, speed: float) -> None:
     except OSError as error:
         raise click.UsageError(f"{path}: {error.strerror}") from None
     with handle:
-        _send(keyed(read_records(handle, fmt), settings.max_event_bytes), None, Pacing(speed=speed))
+        _send(keyed(read_records(handle, fmt), settings.decoder()), None, Pacing(speed=speed))
 
 
-def _send(records: Iterable[Any], total: int | None, pacing: Any) -> None:
+def _send(
+    records: Iterable[Any], total: int | None, pacing: Any, stamp_event_time: bool = False
+) -> None:
     """Send records to the input topic of the configured broker, with a progress bar."""
     from kafka.errors import KafkaError
     from rich.progress import Progress
@@ -130,7 +131,7 @@ def _send(records: Iterable[Any], total: int | None, pacing: Any) -> None:
         task = progress.add_task("sending", total=total)
         try:
             sent = send_records(
-                records, settings, bootstrap, pacing,
+                records, settings, bootstrap, pacing, stamp_event_time=stamp_event_time,
                 on_sent=lambda n: progress.update(task, completed=n),
             )  # fmt: skip
         except KafkaError as error:

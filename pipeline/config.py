@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract.codec import EventDecoder
 from .contract.rules_file import load_rules
-from .domain import JourneyPolicy, default_rules
-from .domain.carts import CartPolicy
-from .domain.sessions import SessionPolicy
+from .domain import CartPolicy, JourneyPolicy, SessionPolicy, default_rules
 
-__all__ = ["SETTINGS", "ConfigError", "Settings", "parse_duration"]
+__all__ = ["PARTITIONER_NAMES", "SETTINGS", "ConfigError", "Settings", "parse_duration"]
+
+PARTITIONER_NAMES = ("murmur2", "crc32", "fnv1a")
+"""Producers' partitioners `JOURNEY_INPUT_PARTITIONER` accepts (`pipeline.worker.routing`)."""
 
 
 class ConfigError(ValueError):
@@ -170,7 +172,26 @@ SETTINGS: tuple[Setting, ...] = (
         "JOURNEY_IDLE_AFTER",
         "idle_after_ms",
         "10s",
-        "Wall-clock quiet time after which a partition's timers run on the wall clock.",
+        "Wall-clock quiet time after which a caught-up input partition stops holding back the"
+        " other partitions' event time; when all are quiet, timers run on the wall clock.",
+        parse_duration,
+    ),
+    Setting(
+        "JOURNEY_INPUT_PARTITIONER",
+        "input_partitioner",
+        "murmur2",
+        "The partitioner the producers of the input topic use for keyed records: murmur2"
+        " (Java clients, kafka-python, aiokafka, franz-go), crc32 (librdkafka: confluent-kafka,"
+        " kcat, node-rdkafka) or fnv1a (sarama). A journey lives on the partition it picks; other"
+        " records take the route hop (counted as `rerouted`), with the same decisions.",
+        _choice(*PARTITIONER_NAMES),
+    ),
+    Setting(
+        "JOURNEY_MAX_CLOCK_SKEW",
+        "max_clock_skew_ms",
+        "1h",
+        "How far an event's occurred_at may be ahead of its record's Kafka timestamp (offline:"
+        " the wall clock); further ahead it is dead-lettered as `future_timestamp`.",
         parse_duration,
     ),
     Setting(
@@ -271,6 +292,8 @@ class Settings:
     cooldown_ms: int = 24 * 3_600_000
     attribution_ms: int = 7 * 86_400_000
     idle_after_ms: int = 10_000
+    input_partitioner: str = "murmur2"
+    max_clock_skew_ms: int = 3_600_000
     session_timeout_ms: int = 10_000
     fetch_max_wait_ms: int = 10
     batch_size: int = 1000
@@ -298,6 +321,10 @@ class Settings:
             except ValueError as error:
                 raise ConfigError(f"{setting.env}: {error}") from None
         return cls(**values)
+
+    def decoder(self) -> EventDecoder:
+        """The inbound event decoder with these limits (size, clock skew)."""
+        return EventDecoder(self.max_event_bytes, self.max_clock_skew_ms)
 
     def policy(self, rules_path: str | None = None) -> JourneyPolicy:
         """The journey core's policy from these settings (and a rules file, if any)."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.domain import Event, JourneyPolicy, Output, Outputs
-from pipeline.domain.engine import JourneyEngine
+from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs
 
 T0 = int(datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp() * 1000)
 MINUTE = 60_000
@@ -64,7 +63,7 @@ class Run:
     ) -> None:
         self.engine = JourneyEngine(policy or JourneyPolicy())
         self.out = Outputs()
-        self.outcomes = [self.engine.ingest(e, self.out) for e in events]
+        self.outcomes = [self.engine.ingest(e, self.out).outcome for e in events]
         if finish:
             self.engine.finish(self.out)
 

@@ -18,7 +18,7 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from ..domain import Event, InvalidEvent, Reason, format_time
+from ..domain import SCHEMA_VERSION, Event, InvalidEvent, Reason, format_time
 from .quick_check import plainly_valid
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "EventDecoder",
     "dead_letter",
     "encode",
+    "late_error",
     "load_schema",
 ]
 
@@ -71,13 +72,32 @@ def _message(error: fastjsonschema.JsonSchemaValueException) -> str:
 
 
 class EventDecoder:
-    """Record bytes to a validated `Event`; raises `InvalidEvent` with a reason code."""
+    """Record bytes to a validated `Event`; raises `InvalidEvent` with a reason code.
 
-    def __init__(self, max_bytes: int) -> None:
+    An event stamped more than `max_skew_ms` after the record was received (its
+    Kafka timestamp; offline, the wall clock) comes from a device with a wrong
+    clock: it is refused (`future_timestamp`) before it can move any watermark.
+    """
+
+    def __init__(self, max_bytes: int, max_skew_ms: int) -> None:
         self.max_bytes = max_bytes
+        self.max_skew_ms = max_skew_ms
         self._validate: Callable[[Any], Any] = fastjsonschema.compile(load_schema(EVENT_SCHEMA))
 
-    def decode(self, raw: bytes) -> Event:
+    def decode(self, raw: bytes, received_at: int) -> Event:
+        """The event in `raw`, a record received at `received_at` (epoch ms)."""
+        event = self._decode(raw)
+        ahead = event.occurred_at - received_at
+        if ahead > self.max_skew_ms:
+            raise InvalidEvent(
+                Reason.FUTURE_TIMESTAMP,
+                f"occurred_at {format_time(event.occurred_at)} is {ahead / 3_600_000:.1f} h after"
+                f" the record was received ({format_time(received_at)}); at most"
+                f" {self.max_skew_ms / 3_600_000:g} h ahead is accepted (JOURNEY_MAX_CLOCK_SKEW)",
+            )
+        return event
+
+    def _decode(self, raw: bytes) -> Event:
         if len(raw) > self.max_bytes:
             raise InvalidEvent(
                 Reason.OVERSIZE, f"record is {len(raw)} bytes; the limit is {self.max_bytes}"
@@ -111,7 +131,7 @@ def dead_letter(
 ) -> dict[str, Any]:
     """A `clickstream.dead-letter` record (see `schemas/dead-letter.v1.json`)."""
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "reason": reason,
         "error": error,
         "original": base64.b64encode(original).decode("ascii"),
@@ -122,3 +142,8 @@ def dead_letter(
         "event_id": event.event_id if event else None,
         "journey_key": event.key if event else None,
     }
+
+
+def late_error(late_by: int) -> str:
+    """The `error` text of a `late` dead letter."""
+    return f"event is {late_by} ms behind the watermark"

@@ -1,33 +1,42 @@
 """The journey core: pure, deterministic Python with time passed in (no Kafka, no clock)."""
 
-from .events import STAGES, Event, InvalidEvent, Reason, format_time, parse_time
+from .carts import CartPolicy
+from .engine import JourneyEngine, Step
+from .events import STAGES, Event, InvalidEvent, format_time, parse_time, stable_id
 from .identity import absorb, detach
 from .journey import (
     Count,
     JourneyPolicy,
     JourneyState,
-    Outcome,
-    Output,
     Outputs,
     advance,
     next_deadline,
     process,
 )
+from .sessions import SessionPolicy
 from .stages import StageRules, default_rules
 from .timers import TimerQueue
+from .vocabulary import NO_STAGE, SCHEMA_VERSION, Outcome, Output, Reason, Suppression
 
 __all__ = [
+    "NO_STAGE",
+    "SCHEMA_VERSION",
     "STAGES",
+    "CartPolicy",
     "Count",
     "Event",
     "InvalidEvent",
+    "JourneyEngine",
     "JourneyPolicy",
     "JourneyState",
     "Outcome",
     "Output",
     "Outputs",
     "Reason",
+    "SessionPolicy",
     "StageRules",
+    "Step",
+    "Suppression",
     "TimerQueue",
     "absorb",
     "advance",
@@ -37,4 +46,5 @@ __all__ = [
     "next_deadline",
     "parse_time",
     "process",
+    "stable_id",
 ]

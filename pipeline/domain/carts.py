@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import Event, stable_id
+from .vocabulary import Suppression
 
 __all__ = [
     "ADD",
@@ -34,8 +35,6 @@ ORDER = "order_completed"
 
 OVER_CAP = "cart_items_over_cap"
 NO_PRODUCT = "cart_event_without_product"
-SUPPRESSED_NO_CONSENT = "no_consent"
-SUPPRESSED_COOLDOWN = "cooldown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +148,6 @@ class CartState:
     def value(self) -> float:
         return float(round(sum(item[3] * item[4] for item in self.items), 2))
 
-    def is_open(self) -> bool:
-        return bool(self.items)
-
     def abandon_deadline(self, policy: CartPolicy) -> int | None:
         """Event time at which the open cart counts as abandoned (None: nothing to judge)."""
         if not self.items or self.judged:
@@ -247,9 +243,9 @@ class CartState:
             campaign=self.campaign,
         )
         if self.consent is False:
-            judgement.suppressed = SUPPRESSED_NO_CONSENT
+            judgement.suppressed = Suppression.NO_CONSENT
         elif self.last_alert_at is not None and deadline - self.last_alert_at < policy.cooldown_ms:
-            judgement.suppressed = SUPPRESSED_COOLDOWN
+            judgement.suppressed = Suppression.COOLDOWN
         else:
             judgement.alert_id = stable_id("alert", key, self.cart_id)
             self.last_alert_at = deadline

@@ -1,16 +1,18 @@
 """The journeys of one partition (or of a whole file): states, timers, watermark.
 
-Both shells run this loop: for each event, raise the watermark, let due timers
-fire, then process the event. Routing between journeys (a forwarded event, an
-identity stitch) is returned to the shell, which does it in place (offline) or
-through a Kafka topic (worker). `dirty` collects the keys changed since the
-shell last persisted state, so it writes each changed key once per batch.
+Both runners take the same per-event step (`step`) at the engine's watermark;
+they differ in where the watermark comes from (offline: each event's own time,
+in event-time order; the worker: the partition's aligned watermark) and in how
+routing between journeys (a forwarded event, an identity stitch) travels: in
+place (`ingest`, offline) or through a Kafka topic (the worker). `dirty`
+collects the keys changed since the shell last persisted state, so it writes
+each changed key once per batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .events import Event
 from .identity import absorb, detach
@@ -18,15 +20,23 @@ from .journey import (
     Count,
     JourneyPolicy,
     JourneyState,
-    Outcome,
     Outputs,
     advance,
     next_deadline,
     process,
 )
 from .timers import TimerQueue
+from .vocabulary import Outcome
 
-__all__ = ["JourneyEngine"]
+__all__ = ["JourneyEngine", "Step"]
+
+
+class Step(NamedTuple):
+    """What the per-event step did with an event."""
+
+    outcome: str
+    late_by: int | None
+    """For an event to dead-letter as late: how many ms it is behind the watermark."""
 
 
 class JourneyEngine:
@@ -49,12 +59,13 @@ class JourneyEngine:
             state = self.states[key] = JourneyState(key=key)
         return state
 
-    def restore(self, states: Iterable[JourneyState]) -> None:
-        """Take over recovered states (e.g. from a changelog) and re-arm their timers."""
+    def restore(self, states: Iterable[JourneyState], watermark: int) -> None:
+        """Take over recovered states (e.g. from a changelog) and the watermark they were
+        written under, and re-arm their timers."""
+        self.watermark = watermark
         for state in states:
             self.states[state.key] = state
             self.timers.schedule(state.key, next_deadline(state, self.policy))
-            self.watermark = max(self.watermark, state.clock)
             if state.stitch_to is not None:
                 self.stitching.add(state.key)
 
@@ -86,6 +97,20 @@ class JourneyEngine:
         if outcome != Outcome.FORWARDED:
             self._touched(state)
         return outcome
+
+    def step(self, event: Event, out: Outputs, key: str | None = None) -> Step:
+        """The per-event step of both runners: process `event` under `key` (default: its
+        journey key) at the current watermark.
+
+        An event held for a pending stitch is judged late on arrival, so its dead letter
+        goes out then (with the record's own bytes); processed later, it is late again.
+        """
+        outcome = self.handle(event, out, key)
+        behind = self.watermark - event.occurred_at
+        late = outcome == Outcome.LATE or (
+            outcome == Outcome.PARKED and behind > self.policy.sessions.lateness_ms
+        )
+        return Step(outcome, behind if late else None)
 
     def forward_target(self, key: str) -> str | None:
         state = self.states.get(key)
@@ -138,14 +163,14 @@ class JourneyEngine:
         self._touched(state)
         return replayed
 
-    def ingest(self, event: Event, out: Outputs) -> str:
-        """Observe, process and route in place, for one process holding every journey."""
+    def ingest(self, event: Event, out: Outputs) -> Step:
+        """Observe, step and route in place, for one process holding every journey."""
         self.observe(event.occurred_at, out)
-        outcome = self.handle(event, out)
-        if outcome == Outcome.FORWARDED:
+        step = self.step(event, out)
+        if step.outcome == Outcome.FORWARDED:
             target = self.forward_target(event.key)
             assert target is not None
-            outcome = self.handle(event, out, key=target)
+            step = self.step(event, out, key=target)
             out.counts[Count.FORWARDED] += 1
         while out.aliases or out.moves:
             while out.aliases:
@@ -154,7 +179,7 @@ class JourneyEngine:
             while out.moves:
                 customer_key, moved, at = out.moves.pop(0)
                 self.absorb(customer_key, moved, at, out)
-        return outcome
+        return step
 
     def finish(self, out: Outputs) -> None:
         """End of input: move time past every gap and timeout so all is closed and judged."""

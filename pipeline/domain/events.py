@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from time import gmtime, strftime
 from typing import Any
 
+from .vocabulary import Reason
+
 __all__ = [
     "STAGES",
     "Event",
     "InvalidEvent",
-    "Reason",
     "format_time",
     "parse_time",
     "stable_id",
@@ -29,32 +30,6 @@ STAGES: tuple[str, ...] = ("awareness", "consideration", "purchase", "retention"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS = 946_684_800_000  # 2000-01-01: an epoch below this is seconds, not milliseconds
 _MAX_MS = 4_102_444_800_000  # 2100-01-01
-
-
-class Reason:
-    """Dead-letter reason codes (the `reason` field of `clickstream.dead-letter`)."""
-
-    MALFORMED_JSON = "malformed_json"
-    NOT_AN_OBJECT = "not_an_object"
-    MISSING_FIELD = "missing_field"
-    WRONG_TYPE = "wrong_type"
-    INVALID_FIELD = "invalid_field"
-    BAD_TIMESTAMP = "bad_timestamp"
-    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
-    OVERSIZE = "oversize"
-    LATE = "late"
-
-    ALL: tuple[str, ...] = (
-        MALFORMED_JSON,
-        NOT_AN_OBJECT,
-        MISSING_FIELD,
-        WRONG_TYPE,
-        INVALID_FIELD,
-        BAD_TIMESTAMP,
-        UNKNOWN_SCHEMA_VERSION,
-        OVERSIZE,
-        LATE,
-    )
 
 
 class InvalidEvent(ValueError):

@@ -1,7 +1,7 @@
 """One journey's state and the two ways it moves: an event arrives, or time passes.
 
 `process(state, event, watermark)` and `advance(state, now)` are the whole
-decision surface of the pipeline; the offline runner and the Faust worker are
+decision surface of the pipeline; the offline runner and the stream worker are
 shells that feed them and publish what they put into `Outputs`. Time is always
 an argument: `watermark` is the partition's highest event time, `now` is the
 watermark or, on an idle partition, the idle clock.
@@ -25,13 +25,12 @@ from .carts import ACTIVITY, ADD, NO_PRODUCT, ORDER, OVER_CAP, REMOVE, CartPolic
 from .events import STAGES, Event
 from .sessions import Session, SessionPolicy, close_due, next_close, place
 from .stages import LAPSE, Rule, StageRules, current_stage, default_rules, next_expiry, stage_rank
+from .vocabulary import Outcome, Output
 
 __all__ = [
     "Count",
     "JourneyPolicy",
     "JourneyState",
-    "Outcome",
-    "Output",
     "Outputs",
     "advance",
     "next_deadline",
@@ -42,27 +41,6 @@ __all__ = [
 ]
 
 _CART_EVENTS = frozenset({ADD, REMOVE, *ACTIVITY})
-
-
-class Output:
-    """The logical outputs; `pipeline.topics` maps them to topic and file names."""
-
-    SESSIONS = "sessions"
-    TRANSITIONS = "stage_transitions"
-    CART_ALERTS = "cart_alerts"
-    ALL = (SESSIONS, TRANSITIONS, CART_ALERTS)
-
-
-class Outcome:
-    """What `process` did with an event."""
-
-    OK = "ok"
-    DUPLICATE = "duplicate"
-    LATE = "late"
-    FORWARDED = "forwarded"
-    """The key is an anonymous id stitched to a customer: send the event to that key."""
-    PARKED = "parked"
-    """Held until a pending identity stitch arrives, then processed in order."""
 
 
 class Count:
@@ -76,7 +54,7 @@ class Count:
     TRANSITIONS = "stage_transitions"
     ABANDONED = "cart_abandoned"
     RECOVERED = "cart_recovered"
-    SUPPRESSED = "cart_alerts_suppressed_"  # + no_consent | cooldown
+    SUPPRESSED = "cart_alerts_suppressed_"  # + a `Suppression` reason
     RECOVERY_EXPIRED = "cart_recovery_window_expired"
     DEMOTE_NO_EFFECT = "demote_without_effect"
     ALIASES = "identities_stitched"

@@ -1,4 +1,4 @@
-"""Builders for the outbound records; field names here are the public contract (DESIGN §7)."""
+"""Builders for the outbound records; field names here are the public contract (`schemas/`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from .carts import Judgement, Recovery
 from .events import format_time, stable_id
 from .sessions import Session
+from .vocabulary import SCHEMA_VERSION
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -17,8 +18,6 @@ __all__ = [
     "session_merged",
     "stage_transition",
 ]
-
-SCHEMA_VERSION = 1
 
 
 def items_view(items: list[list[Any]]) -> list[dict[str, Any]]:

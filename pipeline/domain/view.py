@@ -6,7 +6,8 @@ from typing import Any
 
 from .events import format_time
 from .journey import JourneyState
-from .records import SCHEMA_VERSION, items_view
+from .records import items_view
+from .vocabulary import SCHEMA_VERSION
 
 __all__ = ["MAX_KEY_LENGTH", "journey_view", "key_problem"]
 

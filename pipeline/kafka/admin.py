@@ -19,7 +19,6 @@ from ..config import Settings
 from ..topics import PUBLIC_TOPICS, changelog_topic, owners_topic, route_topic
 
 __all__ = [
-    "FENCE_KEY",
     "TopicSpec",
     "aiokafka_options",
     "client_options",
@@ -111,13 +110,3 @@ def list_topics(settings: Settings, bootstrap: str) -> dict[str, int]:
         return {t["topic"]: len(t["partitions"]) for t in described}
     finally:
         admin.close()
-
-
-FENCE_KEY = b"\x00recovery-fence"
-"""Key of the changelog fence tombstones (no journey key starts with a NUL byte).
-
-A worker appends one to each changelog partition it is about to recover and
-reads up to it: every earlier record is read, whatever high watermark the
-broker reports (the embedded broker reports one short of a partition's last
-record batch).
-"""

@@ -18,12 +18,11 @@ import gzip
 import io
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from ..domain.events import stable_id
+from ..domain import stable_id
 
 __all__ = ["FORMATS", "open_input", "read_records"]
 
@@ -155,9 +154,6 @@ _SNOWPLOW_ACTIONS = {
 }
 
 
-_SNOWPLOW_TIMES = ("derived_tstamp", "dvce_created_tstamp", "collector_tstamp")
-
-
 def _snowplow_channel(medium: str) -> str:
     medium = medium.lower()
     if medium in ("cpc", "ppc", "paid", "display", "paidsocial"):
@@ -223,10 +219,3 @@ def _snowplow_event(row: dict[str, str]) -> dict[str, Any]:
             product["price"] = price
         event["product"] = product
     return event
-
-
-def input_size(path: str) -> int | None:
-    """Bytes to read (for a progress bar), when known."""
-    if path == "-" or path.endswith(".gz"):
-        return None
-    return Path(path).stat().st_size

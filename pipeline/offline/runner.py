@@ -2,8 +2,9 @@
 
 Two passes: validate every record (invalid ones go straight to the dead-letter
 file) keeping the valid ones' bytes, then process them in event-time order
-(stable for ties) with the engine. At the end, time moves past every session
-gap and cart timeout, so every session closes and every open cart is judged.
+(stable for ties) with the engine, each at its own event time. At the end,
+time moves past every session gap and cart timeout, so every session closes
+and every open cart is judged. This is the oracle the stream worker is held to.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from typing import IO, Any
 import orjson
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..contract.codec import EventDecoder, dead_letter
-from ..domain import Event, InvalidEvent, JourneyPolicy, Outcome, Output, Outputs, Reason
-from ..domain.engine import JourneyEngine
+from ..contract.codec import EventDecoder, dead_letter, late_error
+from ..domain import (
+    Event,
+    InvalidEvent,
+    JourneyEngine,
+    JourneyPolicy,
+    Output,
+    Outputs,
+    Reason,
+)
 from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
 
 __all__ = ["Summary", "process_records"]
@@ -109,11 +117,16 @@ def process_records(
     records: Iterable[bytes],
     policy: JourneyPolicy,
     out_dir: Path,
-    max_event_bytes: int,
+    decoder: EventDecoder,
+    received_at: int | None = None,
 ) -> Summary:
-    """Run the journey core over raw records and write the output files."""
+    """Run the journey core over raw records and write the output files.
+
+    `received_at` (epoch ms, default now) is when the records count as received,
+    for the clock-skew guard.
+    """
     summary = Summary()
-    decoder = EventDecoder(max_event_bytes)
+    received_at = int(time.time() * 1000) if received_at is None else received_at
     started = time.perf_counter()
     with ExitStack() as stack:
         files = _Files(out_dir, stack, summary)
@@ -123,7 +136,7 @@ def process_records(
         for index, raw in enumerate(records):
             summary.records += 1
             try:
-                event = decoder.decode(raw)
+                event = decoder.decode(raw, received_at)
             except InvalidEvent as error:
                 summary.outcomes["invalid"] += 1
                 files.dead(error.reason, str(error), raw, index, None)
@@ -154,11 +167,10 @@ def _run(
     engine = JourneyEngine(policy)
     out = Outputs()
     for n, (index, raw, event) in enumerate(_decoded(valid), 1):
-        outcome = engine.ingest(event, out)
-        summary.outcomes[outcome] += 1
-        if outcome == Outcome.LATE:
-            lag = engine.watermark - event.occurred_at
-            files.dead(Reason.LATE, f"event is {lag} ms behind the watermark", raw, index, event)
+        step = engine.ingest(event, out)
+        summary.outcomes[step.outcome] += 1
+        if step.late_by is not None:
+            files.dead(Reason.LATE, late_error(step.late_by), raw, index, event)
         files.write(out)
         if n % 10_000 == 0:
             advance_bar(n)

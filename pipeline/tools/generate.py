@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ..contract.codec import encode
-from ..domain.events import format_time
+from ..domain import format_time
 
 __all__ = ["PERSONAS", "GeneratedRecord", "generate"]
 

@@ -133,7 +133,10 @@ def _generate(shared: _Shared, demo: Demo, settings: Settings, bootstrap: str) -
         shared.sent = n
 
     try:
-        send_records(records(), settings, bootstrap, Pacing(rate=demo.rate), on_sent=sent)
+        send_records(
+            records(), settings, bootstrap, Pacing(rate=demo.rate), on_sent=sent,
+            stamp_event_time=True,
+        )  # fmt: skip
     except Exception as error:  # shown on screen; the run goes on until Ctrl-C
         shared.error = f"generator stopped: {error}"
 

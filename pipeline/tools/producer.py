@@ -33,12 +33,11 @@ class SendRecord:
     """Event time in epoch ms, when known (used to keep the original timing)."""
 
 
-def keyed(records: Iterable[bytes], max_bytes: int) -> Iterator[SendRecord]:
+def keyed(records: Iterable[bytes], decoder: EventDecoder) -> Iterator[SendRecord]:
     """Raw records with their journey key and event time (both None when invalid)."""
-    decoder = EventDecoder(max_bytes)
     for raw in records:
         try:
-            event = decoder.decode(raw)
+            event = decoder.decode(raw, int(time.time() * 1000))
         except InvalidEvent:
             yield SendRecord(None, raw, None)
         else:
@@ -87,10 +86,13 @@ def send_records(
     pacing: Pacing = Pacing(),
     on_sent: Callable[[int], None] = lambda n: None,
     topic: str = EVENTS,
+    stamp_event_time: bool = False,
 ) -> int:
     """Send `records` to `topic` keyed by journey key; returns how many were sent.
 
-    Every send is acknowledged before this returns; a failed one raises `KafkaError`.
+    With `stamp_event_time` each record's Kafka timestamp is its event time (a
+    generator simulating past traffic), else the time of sending. Every send is
+    acknowledged before this returns; a failed one raises `KafkaError`.
     """
     client = producer(settings, bootstrap)
     delay = pacing.delays()
@@ -102,7 +104,10 @@ def send_records(
             if wait > 0:
                 time.sleep(wait)
             key = record.key.encode() if record.key is not None else None
-            client.send(topic, key=key, value=record.value).add_errback(failures.append)
+            stamp = record.occurred_at if stamp_event_time else None
+            client.send(topic, key=key, value=record.value, timestamp_ms=stamp).add_errback(
+                failures.append
+            )
             sent += 1
             if sent % 1000 == 0:
                 on_sent(sent)

@@ -1,14 +1,18 @@
-"""Running a worker process: topics, web port, the consumer loop until SIGTERM/SIGINT."""
+"""Running a worker process: topics, Kafka clients, web port, the loop until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from ..config import Settings
 from ..domain import JourneyPolicy
-from ..kafka.admin import ensure_topics
+from ..kafka.admin import aiokafka_options, ensure_topics
 from .loop import JourneyWorker
 from .web import serve
 
@@ -26,8 +30,38 @@ def run_worker(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> Non
     asyncio.run(_main(settings, bootstrap, policy))
 
 
+def clients(
+    settings: Settings, bootstrap: str
+) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, Callable[[], AIOKafkaConsumer]]:
+    """The worker's Kafka clients: its group consumer, its producer, and a factory of
+    consumers outside the group (changelog recovery, the owner directory)."""
+    options = aiokafka_options(settings)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=512 * 1024, acks="all",
+        **options,
+    )  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 10),
+        max_poll_records=settings.batch_size,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        **options,
+    )
+
+    def reader() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
+
+    return consumer, producer, reader
+
+
 async def _main(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
-    worker = JourneyWorker(settings, bootstrap, policy)
+    consumer, producer, reader = clients(settings, bootstrap)
+    worker = JourneyWorker(settings, policy, consumer, producer, reader)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stopping.set)

@@ -26,24 +26,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .. import __version__
-from ..domain import STAGES, Count, Outcome, Reason
-from .positions import HOLE, REDELIVERED
+from ..domain import NO_STAGE, STAGES, Count, Outcome, Reason, Suppression
 
 __all__ = ["HotHistogram", "Metrics"]
 
 disable_created_metrics()  # `_created` series double every counter for no use here
 
-_OUTCOMES = (
-    Outcome.OK,
-    Outcome.DUPLICATE,
-    Outcome.LATE,
-    "invalid",
-    "rerouted",
-    Outcome.FORWARDED,
-    Outcome.PARKED,
-    REDELIVERED,
-    HOLE,
-)
 _ALERTS = ("cart_abandoned", "cart_recovered")
 _SESSION_CLOSES = {Count.SESSIONS_CLOSED: "ended", Count.SESSIONS_OVER_CAP: "over_cap"}
 _SESSION_COUNTS = (Count.SESSIONS_OPENED, *_SESSION_CLOSES)
@@ -52,7 +40,6 @@ _CORE = tuple(
     for k, v in vars(Count).items()
     if k.isupper() and not v.endswith("_") and v not in _SESSION_COUNTS
 )
-_SUPPRESSIONS = ("no_consent", "cooldown")
 TABLES = ("journeys", "timers")
 """State tables whose sizes are reported (`journey_table_keys`)."""
 
@@ -219,12 +206,12 @@ class Metrics:
         self._preinitialise()
 
     def _preinitialise(self) -> None:
-        for outcome in _OUTCOMES:
+        for outcome in Outcome.ALL:
             self.events.labels(outcome)
         for reason in Reason.ALL:
             self.dead_letters.labels(reason)
         for to_stage in STAGES:
-            for from_stage in ("none", *STAGES):
+            for from_stage in (NO_STAGE, *STAGES):
                 if from_stage != to_stage:
                     self.transitions.labels(from_stage, to_stage)
         for kind in _ALERTS:
@@ -234,9 +221,9 @@ class Metrics:
             self.sessions_closed.labels(reason)
         for table in TABLES:
             self.table_keys.labels(table)
-        for stage in ("none", *STAGES):
+        for stage in (NO_STAGE, *STAGES):
             self.stages.labels(stage)
-        for reason in _SUPPRESSIONS:
+        for reason in Suppression.ALL:
             self.suppressed.labels(reason)
         for decision in _CORE:
             self.core.labels(decision)
@@ -257,7 +244,7 @@ class Metrics:
                 self.session_duration.observe(record["duration_seconds"])
                 self.session_events.observe(record["event_count"])
             elif kind != "session_merged":
-                self.transitions.labels(record["from_stage"] or "none", record["to_stage"]).inc()
+                self.transitions.labels(record["from_stage"] or NO_STAGE, record["to_stage"]).inc()
 
     def count_core(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["HOLE", "PROCESS", "REDELIVERED", "Positions", "TopicPartition"]
+from ..domain import Outcome
+
+__all__ = ["PROCESS", "Positions", "TopicPartition"]
 
 TopicPartition = tuple[str, int]
 
 PROCESS = "process"
-REDELIVERED = "redelivered"
-HOLE = "hole"
 
 RESEEK_AFTER_S = 3.0
 """A hole still there this long after its seek was asked gets another seek."""
@@ -43,7 +43,7 @@ class Positions:
         self._attempts: dict[TopicPartition, int] = {}
 
     def admit(self, tp: TopicPartition, offset: int, now: float) -> str:
-        """PROCESS, REDELIVERED or HOLE for the record at `offset` (`now`: a monotonic clock)."""
+        """PROCESS, REDELIVERED or HOLE (`Outcome`) for the record at `offset` (`now`: monotonic)."""
         expected = self.expected.get(tp)
         if expected is None or offset == expected:
             self.expected[tp] = offset + 1
@@ -52,11 +52,11 @@ class Positions:
             self._attempts.pop(tp, None)
             return PROCESS
         if offset < expected:
-            return REDELIVERED
+            return Outcome.REDELIVERED
         asked = self._asked.get(tp)
         if asked is None or now - asked >= RESEEK_AFTER_S:
             self._ask(tp, expected, now)
-        return HOLE
+        return Outcome.HOLE
 
     def _ask(self, tp: TopicPartition, offset: int, now: float) -> None:
         self._asked[tp] = now

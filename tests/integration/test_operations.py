@@ -19,7 +19,7 @@ from pipeline.domain import Output
 from pipeline.domain.view import MAX_KEY_LENGTH
 from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
-from pipeline.worker.loop import partitioner
+from pipeline.worker.routing import partitioner
 
 from ..component.test_monitoring_and_k8s import dashboard_expressions
 from .conftest import PARTITIONS, Pipeline, answers, free_port, wait_until
@@ -33,7 +33,7 @@ DEPLOY = Path(__file__).parents[2] / "deploy"
 def metric_value(pipeline: Pipeline, worker: int, name: str) -> float:
     return sum(
         float(line.split()[-1])
-        for line in pipeline.worker.metrics(worker).splitlines()
+        for line in pipeline.metrics(worker).splitlines()
         if line.startswith((f"{name} ", f"{name}{{"))
     )
 

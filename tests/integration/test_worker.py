@@ -9,11 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pipeline.config import Settings
 from pipeline.domain import JourneyPolicy
 from pipeline.offline.runner import process_records
 from pipeline.tools.generate import generate
 from pipeline.topics import DEAD_LETTER, OUTPUT_FILES, OUTPUT_TOPICS
-from pipeline.worker.loop import partitioner
+from pipeline.worker.routing import partitioner
 
 from ..conftest import read_jsonl
 from ..support import DAY, HOUR, MINUTE, T0, event, product
@@ -50,7 +51,7 @@ def canonical(records: list[dict]) -> list[bytes]:
 
 def offline_expectation(records: list[tuple[str, bytes]], tmp: Path) -> dict[str, list[bytes]]:
     """The records `journey process` writes for the same input, by output topic."""
-    process_records([value for _key, value in records], JourneyPolicy(), tmp, 65536)
+    process_records([value for _key, value in records], JourneyPolicy(), tmp, Settings().decoder())
     return {
         OUTPUT_TOPICS[output]: canonical(read_jsonl(tmp / file))
         for output, file in OUTPUT_FILES.items()
@@ -125,7 +126,7 @@ def consumed(pipeline: Pipeline, worker: int) -> float:
     """Inbound records the worker has finished with (held or forwarded ones not yet)."""
     return sum(
         float(line.split()[-1])
-        for line in pipeline.worker.metrics(worker).splitlines()
+        for line in pipeline.metrics(worker).splitlines()
         if line.startswith("journey_events_consumed_total{")
         and 'outcome="forwarded"' not in line
         and 'outcome="parked"' not in line
@@ -136,7 +137,7 @@ def stitches_pending(pipeline: Pipeline, worker: int) -> float:
     """Identity stitches asked for whose anonymous journey has not arrived yet."""
     counts = {
         line.split('"')[1]: float(line.split()[-1])
-        for line in pipeline.worker.metrics(worker).splitlines()
+        for line in pipeline.metrics(worker).splitlines()
         if line.startswith('journey_core_decisions_total{decision="identities_')
     }
     return counts["identities_stitched"] - counts["identities_absorbed"]
@@ -235,7 +236,7 @@ def test_two_workers_split_partitions_and_a_leaver_hands_over(pipeline_factory, 
     pipeline.wait_ready(b, timeout=90)
 
     def assigned(index: int) -> int:
-        text = pipeline.worker.metrics(index)
+        text = pipeline.metrics(index)
         line = next(x for x in text.splitlines() if x.startswith("journey_assigned_partitions "))
         return int(float(line.split()[1]))
 

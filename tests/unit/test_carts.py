@@ -1,5 +1,4 @@
-from pipeline.domain import JourneyPolicy
-from pipeline.domain.carts import CartPolicy
+from pipeline.domain import CartPolicy, JourneyPolicy
 
 from ..support import DAY, HOUR, MINUTE, Run, event, order, product
 

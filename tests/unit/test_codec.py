@@ -6,9 +6,10 @@ import pytest
 from pipeline.contract.codec import EventDecoder, dead_letter
 from pipeline.domain import InvalidEvent, Reason
 
-from ..support import T0
+from ..support import HOUR, T0
 
-decoder = EventDecoder(max_bytes=2048)
+decoder = EventDecoder(max_bytes=2048, max_skew_ms=HOUR)
+RECEIVED = T0
 GOOD = {
     "event_id": "e1",
     "event_type": "page_viewed",
@@ -38,26 +39,39 @@ def raw(**changes):
         (raw(nps_score=11), Reason.INVALID_FIELD, "nps_score"),
         (raw(channel="pigeon"), Reason.INVALID_FIELD, "pigeon"),
         (raw(properties={"blob": "x" * 3000}), Reason.OVERSIZE, "limit is 2048"),
+        (
+            raw(occurred_at="2099-06-01T00:00:00Z"),
+            Reason.FUTURE_TIMESTAMP,
+            "JOURNEY_MAX_CLOCK_SKEW",
+        ),
+        (raw(occurred_at=T0 + HOUR + 1), Reason.FUTURE_TIMESTAMP, "1.0 h after"),
     ],
 )
 def test_bad_records_get_a_reason_code_and_a_message_naming_the_problem(record, reason, says):
     with pytest.raises(InvalidEvent) as caught:
-        decoder.decode(record)
+        decoder.decode(record, RECEIVED)
     assert caught.value.reason == reason
     assert says in str(caught.value)
 
 
 def test_unknown_fields_and_types_are_kept_and_epoch_millis_accepted():
-    event = decoder.decode(raw(event_type="weather_checked", occurred_at=T0, extra={"x": 1}))
+    event = decoder.decode(
+        raw(event_type="weather_checked", occurred_at=T0, extra={"x": 1}), RECEIVED
+    )
     assert event.occurred_at == T0 and event.data["extra"] == {"x": 1}
     assert event.key == "a1"
 
 
 def test_customer_id_is_the_journey_key_when_both_are_present():
-    assert decoder.decode(raw(customer_id="c1")).key == "c1"
+    assert decoder.decode(raw(customer_id="c1"), RECEIVED).key == "c1"
 
 
 def test_dead_letter_keeps_the_original_bytes():
     record = dead_letter(Reason.MALFORMED_JSON, "broken", b"\xff{", received_at=T0, offset=3)
     assert base64.b64decode(record["original"]) == b"\xff{"
     assert record["received_at"] == "2026-03-02T09:00:00.000Z"
+
+
+def test_an_event_up_to_the_allowed_skew_ahead_of_its_record_is_accepted():
+    assert decoder.decode(raw(occurred_at=T0 + HOUR), RECEIVED).occurred_at == T0 + HOUR
+    assert decoder.decode(raw(occurred_at=T0 - 400 * 24 * HOUR), RECEIVED)  # old is fine

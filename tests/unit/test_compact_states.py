@@ -6,8 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.contract.codec import EventDecoder
-from pipeline.domain import JourneyPolicy, Outputs
-from pipeline.domain.engine import JourneyEngine
+from pipeline.domain import JourneyEngine, JourneyPolicy, Outputs
 from pipeline.tools.generate import generate
 from pipeline.worker.compact_states import CompactStates
 
@@ -15,11 +14,11 @@ from ..support import Run, event, product
 
 
 def outputs_of(states) -> tuple[list, Counter]:
-    decoder = EventDecoder(65536)
+    decoder = EventDecoder(65536, 3_600_000)
     engine = JourneyEngine(JourneyPolicy(), states)
     out = Outputs()
     for record in itertools.islice(generate(3000, 150, seed=5), 3000):
-        engine.ingest(decoder.decode(record.value), out)
+        engine.ingest(decoder.decode(record.value, record.occurred_at), out)
     engine.finish(out)
     return out.records, out.counts
 

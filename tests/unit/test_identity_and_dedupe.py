@@ -1,5 +1,4 @@
-from pipeline.domain import JourneyPolicy, JourneyState, Outcome, Outputs
-from pipeline.domain.engine import JourneyEngine
+from pipeline.domain import JourneyEngine, JourneyPolicy, JourneyState, Outcome, Outputs
 
 from ..support import MINUTE, T0, Run, event, product
 
@@ -58,8 +57,7 @@ def test_state_round_trips_through_plain_data():
 
 def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
     """The worker stitches through a topic; events held meanwhile replay in order."""
-    from pipeline.domain import Outputs
-    from pipeline.domain.engine import JourneyEngine
+    from pipeline.domain import JourneyEngine, Outputs
 
     events = [*anonymous_then_login()[:3],
               event("cart_item_added", 4 * MINUTE, customer="c-9", product=product("q")),
@@ -117,7 +115,7 @@ def test_a_quiet_partition_releases_a_waiting_detach_at_once():
     engine.request_detach("a-9", "c-9", T0 + 2 * 60 * MINUTE, out)
     assert out.moves == []
     restored = JourneyEngine(JourneyPolicy())
-    restored.restore([JourneyState.from_data(engine.states["a-9"].to_data())])
+    restored.restore([JourneyState.from_data(engine.states["a-9"].to_data())], engine.watermark)
     restored.release_stitches(out)
     [(customer_key, moved, _at)] = out.moves
     assert customer_key == "c-9" and JourneyState.from_data(moved).event_count == 1

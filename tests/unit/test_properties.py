@@ -3,9 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import STAGES, JourneyPolicy, Outcome, default_rules
+from pipeline.domain import STAGES, JourneyPolicy, Outcome, SessionPolicy, default_rules
 from pipeline.domain.events import parse_time
-from pipeline.domain.sessions import SessionPolicy
 
 from ..support import MINUTE, Run, event, product
 

@@ -1,6 +1,4 @@
-from pipeline.domain import JourneyPolicy, Outcome, Outputs
-from pipeline.domain.engine import JourneyEngine
-from pipeline.domain.sessions import SessionPolicy
+from pipeline.domain import JourneyEngine, JourneyPolicy, Outcome, Outputs, SessionPolicy
 
 from ..support import HOUR, MINUTE, Run, event
 
@@ -55,7 +53,7 @@ def test_event_beyond_lateness_is_late_feeds_stages_but_no_session():
     out = Outputs()
     engine.ingest(event("page_viewed", 0, customer="other"), out)
     engine.ingest(event("page_viewed", 2 * HOUR, customer="other"), out)
-    outcome = engine.ingest(event("product_viewed", 1 * HOUR), out)
+    outcome = engine.ingest(event("product_viewed", 1 * HOUR), out).outcome
     assert outcome == Outcome.LATE
     assert engine.states["c-1"].sessions == []
     assert engine.states["c-1"].stage == "consideration"

@@ -1,0 +1,143 @@
+"""Event time across partitions: the watermark a partition judges lateness and fires timers on.
+
+Every input partition is a *source*. The worker that reads it keeps its
+progress (`Source`: the highest event time read, and whether it has gone
+idle) and announces it, behind the records it routed, to every route
+partition. A partition's watermark (`Alignment`) is the minimum over all
+sources, as in Flink's watermark alignment: it never passes what any source
+has reached, so an event routed from a partition that is read more slowly is
+judged as if every partition were read at one speed. An idle source (caught
+up and quiet for `JOURNEY_IDLE_AFTER`) stops holding the others back; when
+every source is idle the watermark is the highest of them. A source not heard
+from yet holds the watermark where it is.
+
+Events forwarded by another partition's engine (a device stitched to a
+customer) leave that engine after their source's announcement may already
+have arrived, so the watermark also waits for every other partition's own
+progress (its `engine` mark, computed from source marks only, so no cycle
+forms). The watermark never goes back.
+
+Pure logic with time passed in; the worker carries the marks through Kafka.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Alignment", "Announcer", "Mark", "Source"]
+
+
+@dataclass(slots=True)
+class Mark:
+    """What one partition's worker last announced about it."""
+
+    wm: int = 0
+    """Highest event time read from its input partition (the source)."""
+    engine: int = 0
+    """Its own partition's watermark over source marks."""
+    idle: bool = False
+    """Its input partition is caught up and has been quiet for the idle time."""
+
+    def to_data(self) -> list[Any]:
+        return [self.wm, self.engine, self.idle]
+
+
+class Source:
+    """One input partition's progress, kept by the worker that reads it."""
+
+    def __init__(self, wm: int = 0, now: float = 0.0) -> None:
+        self.wm = wm
+        self.idle = False
+        self.last_record = now
+
+    def saw(self, event_time: int, now: float) -> None:
+        """A valid event was read from the partition at wall time `now`."""
+        if event_time > self.wm:
+            self.wm = event_time
+        self.last_record = now
+        self.idle = False
+
+    def check_idle(self, now: float, idle_after: float, caught_up: bool) -> None:
+        """Idle once caught up and quiet for `idle_after` seconds (a backlog is never idle)."""
+        self.idle = caught_up and now - self.last_record >= idle_after
+
+
+class Alignment:
+    """The watermark of one partition over the marks of every source partition."""
+
+    def __init__(self, partition: int, sources: int) -> None:
+        self.partition = partition
+        self.sources = sources
+        self.marks: dict[int, Mark] = {}
+        self.raw = 0
+        """Minimum over the source marks (what this partition announces as `engine`)."""
+        self.value = 0
+        """The watermark: `raw`, held back by every other partition's `engine` mark."""
+
+    def mark(self, source: int, wm: int, engine: int, idle: bool) -> bool:
+        """Take an announcement (regressions of a source's marks are ignored); returns
+        whether the watermark rose."""
+        if not 0 <= source < self.sources:
+            raise ValueError(f"source partition {source} is not in 0..{self.sources - 1}")
+        mark = self.marks.get(source)
+        if mark is None:
+            mark = self.marks[source] = Mark(wm, engine, idle)
+        else:
+            mark.wm = max(mark.wm, wm)
+            mark.engine = max(mark.engine, engine)
+            mark.idle = idle
+        return self._recompute()
+
+    def _recompute(self) -> bool:
+        marks = self.marks
+        if len(marks) < self.sources:
+            return False
+        active = [m.wm for m in marks.values() if not m.idle]
+        raw = min(active) if active else max(m.wm for m in marks.values())
+        self.raw = max(self.raw, raw)
+        others = [m.engine for s, m in marks.items() if s != self.partition]
+        value = min(self.raw, *others) if others else self.raw
+        if value > self.value:
+            self.value = value
+            return True
+        return False
+
+    def all_idle(self) -> bool:
+        """Every source has been heard from and is idle: time may pass by the wall clock."""
+        return len(self.marks) == self.sources and all(m.idle for m in self.marks.values())
+
+    def to_data(self) -> list[Any]:
+        return [self.raw, self.value, {str(s): m.to_data() for s, m in self.marks.items()}]
+
+    @classmethod
+    def from_data(cls, partition: int, sources: int, data: list[Any]) -> Alignment:
+        alignment = cls(partition, sources)
+        alignment.raw, alignment.value = data[0], data[1]
+        for source, mark in data[2].items():
+            if int(source) < sources:
+                alignment.marks[int(source)] = Mark(*mark)
+        return alignment
+
+
+class Announcer:
+    """When a partition's mark is worth announcing: on change, at most every `interval`
+    seconds, and at once when the source turns idle or active."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.sent: dict[int, tuple[Mark, float]] = {}
+
+    def due(self, partition: int, mark: Mark, now: float) -> bool:
+        last = self.sent.get(partition)
+        if last is not None:
+            previous, at = last
+            if previous == mark:
+                return False
+            if previous.idle == mark.idle and now - at < self.interval:
+                return False
+        self.sent[partition] = (Mark(mark.wm, mark.engine, mark.idle), now)
+        return True
+
+    def forget(self, partition: int) -> None:
+        self.sent.pop(partition, None)

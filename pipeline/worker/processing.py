@@ -1,0 +1,359 @@
+"""From consumed records to what a batch publishes: the worker's logic, no Kafka client.
+
+Per assigned partition N the worker holds an `Assigned`: the journey engine
+of N, the progress of input partition N as a source of event time, and N's
+aligned watermark. Records of input partition N and of route partition N
+come here; for each:
+
+- an input record is decoded and validated (else dead-lettered, with its
+  bytes and coordinates); its event time advances source N; it is stepped
+  by N's engine, or sent through the route topic to the partition that owns
+  its journey;
+- a route record is an event (stepped like an input event), a source's
+  event-time mark (N's watermark may rise: timers fire), or a step of an
+  identity stitch.
+
+What a batch changed comes out as a `Flush`: outputs, dead letters and route
+messages (each source's mark behind the records it routed), then every
+changed journey, input position and clock once, then the offsets to commit.
+Records are duck-typed (`topic`, `partition`, `offset`, `key`, `value`,
+`timestamp`), so component tests drive this without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+
+from ..config import Settings
+from ..contract.codec import dead_letter, encode, late_error
+from ..domain import (
+    NO_STAGE,
+    STAGES,
+    Event,
+    InvalidEvent,
+    JourneyEngine,
+    JourneyPolicy,
+    Outcome,
+    Outputs,
+    Reason,
+)
+from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS
+from .changelog import Recovered, clock_write, position_write, state_write
+from .compact_states import CompactStates
+from .event_time import Alignment, Announcer, Mark, Source
+from .metrics import Metrics
+from .positions import PROCESS, Positions
+from .publisher import Flush, Message
+from .routing import (
+    ABSORB,
+    DETACH,
+    EVENT,
+    MARK,
+    Origin,
+    PartitionerGuess,
+    open_envelope,
+    partitioner,
+    seal,
+)
+
+__all__ = ["Assigned", "Batch", "Processor"]
+
+log = logging.getLogger("journey.worker")
+
+ANNOUNCE_EVERY_S = 0.2
+"""Shortest time between two announcements of one source's changed mark."""
+
+
+@dataclass
+class Batch:
+    """What one batch of records (or one tick of the clock) will publish."""
+
+    messages: list[Message] = field(default_factory=list)
+    outputs: Outputs = field(default_factory=Outputs)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """Inbound records by outcome, added to the metrics once per batch."""
+    timestamps: list[int] = field(default_factory=list)
+    """Kafka timestamps of the input events processed (not skipped as redelivered)."""
+
+
+@dataclass
+class Assigned:
+    """One assigned partition: its journeys, its input as a source, its watermark."""
+
+    engine: JourneyEngine
+    source: Source
+    alignment: Alignment
+    last_record: float
+    """Monotonic time of the partition's last input or route record."""
+
+    def clock(self) -> list[Any]:
+        return [self.source.wm, self.alignment.to_data()]
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: Settings,
+        policy: JourneyPolicy,
+        metrics: Metrics,
+        route_topic: str,
+        changelog_topic: str,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.metrics = metrics
+        self.route_topic = route_topic
+        self.changelog_topic = changelog_topic
+        self.sources = settings.partitions
+        self.decoder = settings.decoder()
+        self.partition_of = partitioner(settings.partitions, settings.input_partitioner)
+        self.assigned: dict[int, Assigned] = {}
+        self.positions = Positions()
+        self.announcer = Announcer(ANNOUNCE_EVERY_S)
+        self.guess = PartitionerGuess(settings.partitions)
+        self.clocks_changed: set[int] = set()
+        self._wall_ms = 0
+
+    # -- partitions -----------------------------------------------------------
+
+    def assign(self, restored: dict[int, Recovered], now: float) -> None:
+        """Take over partitions with the state recovered from the changelog."""
+        for partition, part in restored.items():
+            for topic, expected in part.positions.items():
+                self.positions.restore((topic, partition), expected)
+            engine = JourneyEngine(self.policy, CompactStates(self.settings.decoded_journeys))
+            if part.clock is None:
+                source, alignment = Source(0, now), Alignment(partition, self.sources)
+            else:
+                source = Source(part.clock[0], now)
+                alignment = Alignment.from_data(partition, self.sources, part.clock[1])
+            engine.restore(part.states, alignment.value)
+            self.assigned[partition] = Assigned(engine, source, alignment, now)
+            self.announcer.forget(partition)
+            self.clocks_changed.add(partition)
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self.assigned.pop(partition, None)
+            self.announcer.forget(partition)
+            self.clocks_changed.discard(partition)
+        self.positions.forget(partitions)
+
+    @property
+    def engines(self) -> dict[int, JourneyEngine]:
+        return {p: a.engine for p, a in self.assigned.items()}
+
+    # -- records --------------------------------------------------------------
+
+    def begin(self, wall_ms: int) -> None:
+        """The wall clock (epoch ms) for what follows: dead letters' `received_at`, lag."""
+        self._wall_ms = wall_ms
+
+    @staticmethod
+    def new_batch() -> Batch:
+        return Batch()
+
+    def process(self, records: list[Any], now: float, wall_ms: int) -> Flush:
+        """Process consumed records (`now`: a monotonic clock, `wall_ms`: epoch ms)."""
+        self.begin(wall_ms)
+        batch = Batch()
+        for record in records:
+            self.admit(record, batch, now)
+        self.announce(batch, now)
+        return self.take_flush(batch, self.commit_offsets())
+
+    def admit(self, record: Any, batch: Batch, now: float) -> None:
+        """One consumed record (skipped when its partition is not held or its position is)."""
+        part = self.assigned.get(record.partition)
+        if part is None:
+            return  # revoked meanwhile: its new owner reads it again
+        verdict = self.positions.admit((record.topic, record.partition), record.offset, now)
+        part.last_record = now
+        if verdict != PROCESS:
+            batch.outcomes[verdict] += 1
+        elif record.topic == EVENTS:
+            self._input(part, record, batch, now)
+        else:
+            self._routed(part, record, batch)
+
+    def commit_offsets(self) -> dict[tuple[str, int], int]:
+        return {tp: n for tp, n in self.positions.expected.items() if tp[1] in self.assigned}
+
+    def _input(self, part: Assigned, record: Any, batch: Batch, now: float) -> None:
+        raw: bytes = record.value or b""
+        received = record.timestamp if record.timestamp and record.timestamp > 0 else self._wall_ms
+        origin = Origin(raw, record.topic, record.partition, record.offset, received)
+        batch.timestamps.append(received)
+        try:
+            event = self.decoder.decode(raw, received)
+        except InvalidEvent as error:
+            batch.outcomes[Outcome.INVALID] += 1
+            self._dead(batch, error.reason, str(error), origin, None, record.key)
+            return
+        part.source.saw(event.occurred_at, now)
+        self._own_mark(record.partition, part, batch)
+        key = event.key
+        if self.partition_of(key) != record.partition:
+            batch.outcomes[Outcome.REROUTED] += 1
+            said = self.guess.observe(record.key, record.partition)
+            if said:
+                log.warning("%s", said)
+            self._route(batch, key, {"kind": EVENT, "key": key}, origin)
+            return
+        self._step(part, event, origin, batch, None)
+
+    def _own_mark(self, partition: int, part: Assigned, batch: Batch) -> None:
+        """The partition's own source moved: its watermark may rise (timers fire)."""
+        source, alignment = part.source, part.alignment
+        if alignment.mark(partition, source.wm, alignment.raw, source.idle):
+            part.engine.observe(alignment.value, batch.outputs)
+        self.clocks_changed.add(partition)
+
+    def _routed(self, part: Assigned, record: Any, batch: Batch) -> None:
+        routed = open_envelope(record.value)
+        header, engine, out = routed.header, part.engine, batch.outputs
+        if routed.kind == EVENT:
+            origin = routed.origin
+            assert origin is not None
+            event = Event.from_dict(orjson.loads(origin.raw))  # validated where it was read
+            self._step(part, event, origin, batch, header["key"])
+        elif routed.kind == MARK:
+            source = header["src"]
+            if source != record.partition:  # its own source is marked directly
+                if part.alignment.mark(source, header["wm"], header["engine"], header["idle"]):
+                    engine.observe(part.alignment.value, out)
+                self.clocks_changed.add(record.partition)
+        elif routed.kind == DETACH:
+            engine.request_detach(record.key.decode(), header["customer"], header["at"], out)
+        elif routed.kind == ABSORB:
+            replayed = engine.absorb(record.key.decode(), header["moved"], header["at"], out)
+            for _event, outcome in replayed:
+                batch.outcomes[outcome] += 1
+        else:
+            raise ValueError(f"unknown route record kind {routed.kind!r} at offset {record.offset}")
+
+    def _step(
+        self, part: Assigned, event: Event, origin: Origin, batch: Batch, key: str | None
+    ) -> None:
+        engine = part.engine
+        self.metrics.event_time_lag.observe(self._wall_ms / 1000 - event.occurred_at / 1000)
+        step = engine.step(event, batch.outputs, key)
+        batch.outcomes[step.outcome] += 1
+        if step.outcome == Outcome.FORWARDED:
+            target = engine.forward_target(key or event.key)
+            assert target is not None
+            self._route(batch, target, {"kind": EVENT, "key": target}, origin)
+        elif step.late_by is not None:
+            self._dead(batch, Reason.LATE, late_error(step.late_by), origin, event, None)
+
+    def _route(
+        self, batch: Batch, key: str, header: dict[str, Any], origin: Origin | None = None
+    ) -> None:
+        value = seal(header, origin)
+        batch.messages.append((self.route_topic, key.encode(), value, self.partition_of(key)))
+
+    def _dead(
+        self,
+        batch: Batch,
+        reason: str,
+        error: str,
+        origin: Origin,
+        event: Event | None,
+        key: bytes | None,
+    ) -> None:
+        self.metrics.dead_letters.labels(reason).inc()
+        letter = dead_letter(
+            reason, error, origin.raw, received_at=self._wall_ms, topic=origin.topic,
+            partition=origin.partition, offset=origin.offset, event=event,
+        )  # fmt: skip
+        if key is None and event is not None:
+            key = event.key.encode()
+        batch.messages.append((DEAD_LETTER, key, encode(letter), None))
+
+    # -- event time -----------------------------------------------------------
+
+    def announce(self, batch: Batch, now: float) -> None:
+        """Broadcast each held source's mark, when due, behind the batch's route records."""
+        for partition, part in self.assigned.items():
+            mark = Mark(part.source.wm, part.alignment.raw, part.source.idle)
+            if not self.announcer.due(partition, mark, now):
+                continue
+            value = seal({"kind": MARK, "src": partition, "wm": mark.wm, "engine": mark.engine,
+                          "idle": mark.idle})  # fmt: skip
+            batch.messages += [(self.route_topic, None, value, p) for p in range(self.sources)]
+
+    def tick(self, now: float, caught_up: Callable[[int], bool]) -> Flush:
+        """The clock's turn: sources caught up and quiet turn idle; a partition whose every
+        source is idle and which got no record for the idle time lets time pass by the
+        wall clock (abandonments go out without a further event)."""
+        batch = Batch()
+        idle_after = self.settings.idle_after_ms / 1000
+        for partition, part in self.assigned.items():
+            was_idle = part.source.idle
+            part.source.check_idle(now, idle_after, caught_up(partition))
+            if part.source.idle != was_idle:
+                self._own_mark(partition, part, batch)
+            quiet = now - part.last_record
+            if part.alignment.all_idle() and quiet >= idle_after:
+                engine = part.engine
+                engine.release_stitches(batch.outputs)
+                if engine.watermark:
+                    engine.fire(engine.watermark + int(quiet * 1000), batch.outputs)
+        self.announce(batch, now)
+        return self.take_flush(batch, None)
+
+    # -- flushes --------------------------------------------------------------
+
+    def take_flush(self, batch: Batch, offsets: dict[tuple[str, int], int] | None) -> Flush:
+        """What `batch` publishes, with every changed journey serialised as it is now."""
+        out = batch.outputs
+        for anonymous_id, customer_key, at in out.aliases:
+            self._route(batch, anonymous_id, {"kind": DETACH, "customer": customer_key, "at": at})
+        for customer_key, moved, at in out.moves:
+            self._route(batch, customer_key, {"kind": ABSORB, "moved": moved, "at": at})
+        messages = batch.messages
+        for output, key, record in out.records:
+            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))
+        metrics = self.metrics
+        metrics.count_outcomes(batch.outcomes)
+        metrics.count_records(out.records)
+        metrics.count_core(out.counts)
+        topic = self.changelog_topic
+        writes = [
+            state_write(topic, partition, part.engine.states[key])
+            for partition, part in self.assigned.items()
+            for key in part.engine.take_dirty()
+        ]
+        if writes:
+            metrics.state_writes.inc(len(writes))
+            metrics.state_write_bytes.inc(sum(len(w[2]) for w in writes))
+        for (input_topic, partition), expected in self.positions.take_changed():
+            writes.append(position_write(topic, partition, input_topic, expected))
+        for partition in sorted(self.clocks_changed):
+            writes.append(clock_write(topic, partition, self.assigned[partition].clock()))
+        self.clocks_changed.clear()
+        return Flush(messages, writes, offsets, batch.timestamps)
+
+    # -- gauges ---------------------------------------------------------------
+
+    def update_gauges(self) -> None:
+        metrics, assigned = self.metrics, self.assigned.values()
+        summaries = [cast(CompactStates, a.engine.states).summary() for a in assigned]
+        metrics.table_keys.labels("journeys").set(sum(len(a.engine.states) for a in assigned))
+        for stage in (NO_STAGE, *STAGES):
+            metrics.stages.labels(stage).set(
+                sum(s.stages[None if stage == NO_STAGE else stage] for s in summaries)
+            )
+        metrics.table_keys.labels("timers").set(sum(len(a.engine.timers) for a in assigned))
+        metrics.open_sessions.set(sum(s.sessions for s in summaries))
+        metrics.open_carts.set(sum(s.carts for s in summaries))
+        metrics.stuck.set(len(self.positions.stuck()))
+        marks = [a.alignment.value for a in assigned if a.alignment.value]
+        if marks:
+            metrics.watermark.set(min(marks) / 1000)

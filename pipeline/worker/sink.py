@@ -1,0 +1,53 @@
+"""Sending messages as one record batch per topic partition, each delivery awaited.
+
+A message without a partition goes where the Java client's default
+partitioner puts its key (a keyless one: by a CRC32 of its value), so
+downstream consumers find a journey's records on one partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any
+
+from .publisher import Message
+from .routing import by_key
+
+__all__ = ["RecordSink"]
+
+
+class RecordSink:
+    def __init__(self, producer: Any, partition_counts: dict[str, int]) -> None:
+        """`producer`: an aiokafka producer (`create_batch`, `send_batch`);
+        `partition_counts`: partitions of each topic sent to by key."""
+        self.producer = producer
+        self.partition_counts = partition_counts
+
+    def partition(self, topic: str, key: bytes | None, value: bytes) -> int:
+        count = self.partition_counts[topic]
+        if key is None:
+            return zlib.crc32(value) % count
+        return by_key(key, count)
+
+    async def send_all(self, messages: list[Message]) -> None:
+        """Send `messages` in order within each topic partition and await every batch
+        (a failed delivery raises: nothing after it is committed)."""
+        builders: dict[tuple[str, int], Any] = {}
+        sends = []
+        producer = self.producer
+        for topic, key, value, partition in messages:
+            if partition is None:
+                partition = self.partition(topic, key, value)
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[topic, partition] = producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                sends.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[topic, partition] = producer.create_batch()
+                if builder.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a {len(value)}-byte record does not fit a record batch")
+        for (topic, partition), builder in builders.items():
+            sends.append(await producer.send_batch(builder, topic, partition=partition))
+        if sends:
+            await asyncio.gather(*sends)

@@ -36,10 +36,6 @@ def validators():
     return {name: make(name) for name in names}
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
-
-
 def run_process(tmp_path: Path, input_path: Path, *args: str) -> tuple[dict, Path]:
     out_dir = tmp_path / "out"
     result = CliRunner().invoke(

@@ -1,11 +1,20 @@
-"""Test helpers: build events at readable times and run them through the core."""
+"""Test helpers shared by the suites: events at readable times, scripted journeys, runs."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from pipeline.config import Settings
 from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs
+from pipeline.offline.runner import process_records
+from pipeline.tools.generate import generate
+from pipeline.topics import OUTPUT_FILES, OUTPUT_TOPICS
+from pipeline.worker.routing import partitioner
 
 T0 = int(datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp() * 1000)
 MINUTE = 60_000
@@ -89,3 +98,103 @@ class Run:
     @property
     def alerts(self) -> list[dict[str, Any]]:
         return self.of(Output.CART_ALERTS)
+
+
+def anonymous_then_login():
+    return [
+        event("page_viewed", 0, customer=None, anonymous="a-9"),
+        event("cart_item_added", MINUTE, customer=None, anonymous="a-9", product=product("p")),
+        event("logged_in", 2 * MINUTE, customer="c-9", anonymous="a-9"),
+        event("product_viewed", 3 * MINUTE, customer=None, anonymous="a-9"),
+    ]
+
+
+SHOES = product("shoes", 80.0)
+BAG = product("bag", 40.0)
+
+
+def seed_journey():
+    return [
+        event(
+            "ad_clicked", 0, channel="social", campaign={"source": "instagram", "medium": "paid"}
+        ),
+        event("page_viewed", 1 * MINUTE, channel="social", campaign={"source": "instagram"}),
+        event("search_performed", 3 * MINUTE),
+        event("product_viewed", 5 * MINUTE, product=SHOES),
+        event("reviews_viewed", 7 * MINUTE, product=SHOES),
+        event("cart_item_added", 9 * MINUTE, product=SHOES),
+        event("cart_item_added", 10 * MINUTE, product=BAG),
+        # the visitor leaves; two days later they come back and buy the shoes only
+        event("cart_viewed", 2 * DAY),
+        event("order_completed", 2 * DAY + 5 * MINUTE, order=order("o-1", SHOES)),
+        event("onboarding_step_completed", 3 * DAY),
+        event("review_submitted", 10 * DAY, rating=5),
+        event("referral_sent", 10 * DAY + 2 * MINUTE),
+        event("nps_submitted", 20 * DAY, nps_score=3),
+    ]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "journey.json").read_text())
+
+
+def dashboard_expressions() -> list[str]:
+    return [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+
+
+CLOCK = "clock-"
+
+
+def clock_events(at: int, partitions: int = 4, by: str = "murmur2") -> list[tuple[str, bytes]]:
+    """One event per partition (as the partitioner `by` places keys) at `at`, moving every
+    partition's watermark there."""
+    partition_of = partitioner(partitions, by)
+    keys: dict[int, str] = {}
+    n = 0
+    while len(keys) < partitions:
+        keys.setdefault(partition_of(f"{CLOCK}{n}"), f"{CLOCK}{n}")
+        n += 1
+    return [
+        (key, orjson.dumps({"event_id": f"tick-{key}-{at}", "event_type": "heartbeat",
+                            "occurred_at": at, "anonymous_id": key}))
+        for key in keys.values()
+    ]  # fmt: skip
+
+
+def canonical(records: list[dict]) -> list[bytes]:
+    return sorted(
+        orjson.dumps(r, option=orjson.OPT_SORT_KEYS)
+        for r in records
+        if not str(r.get("journey_key", "")).startswith(CLOCK)
+    )
+
+
+def offline_expectation(
+    records: list[tuple[str, bytes]], tmp: Path, received_at: int | None = None
+) -> dict[str, list[bytes]]:
+    """The records `journey process` writes for the same input, by output topic."""
+    values = [value for _key, value in records]
+    process_records(values, JourneyPolicy(), tmp, Settings().decoder(), received_at)
+    return {
+        OUTPUT_TOPICS[output]: canonical(read_jsonl(tmp / file))
+        for output, file in OUTPUT_FILES.items()
+    }
+
+
+def known_customers(
+    events: int,
+    customers: int,
+    seed: int,
+    partitions: int = 4,
+    by: str = "murmur2",
+    anonymous: bool = False,
+) -> list[tuple[str, bytes]]:
+    """A generated stream (by default every event carries its customer id), then the clock
+    events."""
+    stream = list(generate(events, customers, seed=seed, anonymous=anonymous))
+    end = max(r.occurred_at for r in stream)
+    return [(r.key, r.value) for r in stream] + clock_events(end + 3 * HOUR, partitions, by)

@@ -215,9 +215,8 @@ class JourneyWorker:
                 if n % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let earlier flushes' network I/O progress
                 processor.admit(record, batch, now)
-            processor.announce(batch, now)
             offsets = {TopicPartition(*tp): n for tp, n in processor.commit_offsets().items()}
-            self.publisher.submit(processor.take_flush(batch, offsets))
+            self.publisher.submit(processor.take_flush(batch, now, offsets))
             await self._seek_back()
         await asyncio.sleep(0)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)

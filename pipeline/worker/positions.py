@@ -43,7 +43,7 @@ class Positions:
         self._attempts: dict[TopicPartition, int] = {}
 
     def admit(self, tp: TopicPartition, offset: int, now: float) -> str:
-        """PROCESS, REDELIVERED or HOLE (`Outcome`) for the record at `offset` (`now`: monotonic)."""
+        """PROCESS, REDELIVERED or HOLE (`Outcome`) for the record at `offset`."""
         expected = self.expected.get(tp)
         if expected is None or offset == expected:
             self.expected[tp] = offset + 1

@@ -165,8 +165,7 @@ class Processor:
         batch = Batch()
         for record in records:
             self.admit(record, batch, now)
-        self.announce(batch, now)
-        return self.take_flush(batch, self.commit_offsets())
+        return self.take_flush(batch, now, self.commit_offsets())
 
     def admit(self, record: Any, batch: Batch, now: float) -> None:
         """One consumed record (skipped when its partition is not held or its position is)."""
@@ -181,6 +180,28 @@ class Processor:
             self._input(part, record, batch, now)
         else:
             self._routed(part, record, batch)
+        self._stitch(record.partition, part, batch)
+
+    def _stitch(self, partition: int, part: Assigned, batch: Batch) -> None:
+        """Send on the stitch steps `partition`'s engine asked for; a step whose journey lives
+        on the same partition is taken in place, as offline (through the route topic it
+        would arrive behind source marks that moved this very watermark on)."""
+        out, engine = batch.outputs, part.engine
+        while out.aliases or out.moves:
+            while out.aliases:
+                anonymous_id, customer_key, at = out.aliases.pop(0)
+                if self.partition_of(anonymous_id) == partition:
+                    engine.request_detach(anonymous_id, customer_key, at, out)
+                else:
+                    header = {"kind": DETACH, "customer": customer_key, "at": at}
+                    self._route(batch, anonymous_id, header)
+            while out.moves:
+                customer_key, moved, at = out.moves.pop(0)
+                if self.partition_of(customer_key) == partition:
+                    for _event, outcome in engine.absorb(customer_key, moved, at, out):
+                        batch.outcomes[outcome] += 1
+                else:
+                    self._route(batch, customer_key, {"kind": ABSORB, "moved": moved, "at": at})
 
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         return {tp: n for tp, n in self.positions.expected.items() if tp[1] in self.assigned}
@@ -206,7 +227,7 @@ class Processor:
                 log.warning("%s", said)
             self._route(batch, key, {"kind": EVENT, "key": key}, origin)
             return
-        self._step(part, event, origin, batch, None)
+        self._step(part, event, origin, batch, None, record.partition)
 
     def _own_mark(self, partition: int, part: Assigned, batch: Batch) -> None:
         """The partition's own source moved: its watermark may rise (timers fire)."""
@@ -222,7 +243,7 @@ class Processor:
             origin = routed.origin
             assert origin is not None
             event = Event.from_dict(orjson.loads(origin.raw))  # validated where it was read
-            self._step(part, event, origin, batch, header["key"])
+            self._step(part, event, origin, batch, header["key"], record.partition)
         elif routed.kind == MARK:
             source = header["src"]
             if source != record.partition:  # its own source is marked directly
@@ -239,7 +260,13 @@ class Processor:
             raise ValueError(f"unknown route record kind {routed.kind!r} at offset {record.offset}")
 
     def _step(
-        self, part: Assigned, event: Event, origin: Origin, batch: Batch, key: str | None
+        self,
+        part: Assigned,
+        event: Event,
+        origin: Origin,
+        batch: Batch,
+        key: str | None,
+        partition: int,
     ) -> None:
         engine = part.engine
         self.metrics.event_time_lag.observe(self._wall_ms / 1000 - event.occurred_at / 1000)
@@ -248,7 +275,10 @@ class Processor:
         if step.outcome == Outcome.FORWARDED:
             target = engine.forward_target(key or event.key)
             assert target is not None
-            self._route(batch, target, {"kind": EVENT, "key": target}, origin)
+            if self.partition_of(target) == partition:
+                self._step(part, event, origin, batch, target, partition)
+            else:
+                self._route(batch, target, {"kind": EVENT, "key": target}, origin)
         elif step.late_by is not None:
             self._dead(batch, Reason.LATE, late_error(step.late_by), origin, event, None)
 
@@ -278,7 +308,7 @@ class Processor:
 
     # -- event time -----------------------------------------------------------
 
-    def announce(self, batch: Batch, now: float) -> None:
+    def _announce(self, batch: Batch, now: float) -> None:
         """Broadcast each held source's mark, when due, behind the batch's route records."""
         for partition, part in self.assigned.items():
             mark = Mark(part.source.wm, part.alignment.raw, part.source.idle)
@@ -305,18 +335,19 @@ class Processor:
                 engine.release_stitches(batch.outputs)
                 if engine.watermark:
                     engine.fire(engine.watermark + int(quiet * 1000), batch.outputs)
-        self.announce(batch, now)
-        return self.take_flush(batch, None)
+            self._stitch(partition, part, batch)
+        return self.take_flush(batch, now, None)
 
     # -- flushes --------------------------------------------------------------
 
-    def take_flush(self, batch: Batch, offsets: dict[tuple[str, int], int] | None) -> Flush:
-        """What `batch` publishes, with every changed journey serialised as it is now."""
+    def take_flush(
+        self, batch: Batch, now: float, offsets: dict[tuple[str, int], int] | None
+    ) -> Flush:
+        """What `batch` publishes, with every changed journey serialised as it is now.
+
+        Route records (events, stitch steps) go before the marks that cover them."""
         out = batch.outputs
-        for anonymous_id, customer_key, at in out.aliases:
-            self._route(batch, anonymous_id, {"kind": DETACH, "customer": customer_key, "at": at})
-        for customer_key, moved, at in out.moves:
-            self._route(batch, customer_key, {"kind": ABSORB, "moved": moved, "at": at})
+        self._announce(batch, now)
         messages = batch.messages
         for output, key, record in out.records:
             messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))

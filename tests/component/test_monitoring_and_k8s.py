@@ -4,7 +4,6 @@ checked against what the worker really exports and serves."""
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 import subprocess
@@ -17,12 +16,13 @@ import yaml
 from pipeline.config import SETTINGS, Settings
 from pipeline.worker.metrics import Metrics
 
+from ..support import DASHBOARD, dashboard_expressions
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.31"
 RULES = yaml.safe_load((DEPLOY / "prometheus" / "rules.yml").read_text())
-DASHBOARD = json.loads((DEPLOY / "grafana" / "dashboards" / "journey.json").read_text())
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None,
@@ -42,10 +42,6 @@ def exported_series() -> set[str]:
 
 def rule_expressions() -> list[str]:
     return [rule["expr"] for group in RULES["groups"] for rule in group["rules"]]
-
-
-def dashboard_expressions() -> list[str]:
-    return [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
 
 
 @needs_promtool

@@ -9,7 +9,8 @@ from datetime import datetime
 
 import orjson
 
-from ..conftest import DATA, SCHEMA_OF_FILE, read_jsonl, run_process
+from ..conftest import DATA, SCHEMA_OF_FILE, run_process
+from ..support import read_jsonl
 
 GAP_MS = 30 * 60_000
 

@@ -30,6 +30,8 @@ from pipeline.config import Settings
 from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 
+from ..support import canonical
+
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
@@ -233,3 +235,34 @@ def pipeline_factory(bootstrap: str, tmp_path: Path) -> Iterator[Callable[[], Pi
 
 
 OUTPUTS = {**{name: name for name in OUTPUT_TOPICS.values()}, "dead-letter": DEAD_LETTER}
+
+
+def consumed(pipeline: Pipeline, worker: int) -> float:
+    """Inbound records the worker has finished with (held or forwarded ones not yet)."""
+    return sum(
+        float(line.split()[-1])
+        for line in pipeline.metrics(worker).splitlines()
+        if line.startswith("journey_events_consumed_total{")
+        and 'outcome="forwarded"' not in line
+        and 'outcome="parked"' not in line
+    )
+
+
+def published(pipeline: Pipeline) -> dict[str, list[bytes]]:
+    return {topic: canonical(pipeline.read(topic)) for topic in OUTPUT_TOPICS.values()}
+
+
+def wait_for_outputs(pipeline: Pipeline, expected: dict[str, list[bytes]], timeout: float):
+    missing: dict[str, list[bytes]] = {}
+
+    def complete():
+        got = published(pipeline)
+        missing.clear()
+        missing.update({t: sorted(set(expected[t]) - set(got[t])) for t in expected})
+        return None if any(missing.values()) else got
+
+    try:
+        return wait_until(complete, timeout, "every expected record on the output topics", every=1)
+    except AssertionError as error:
+        report = {t: (len(m), [r[:300] for r in m[:3]]) for t, m in missing.items() if m}
+        raise AssertionError(f"{error}; missing (count, first ones): {report}") from None

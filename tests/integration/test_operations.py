@@ -21,9 +21,8 @@ from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 from pipeline.worker.routing import partitioner
 
-from ..component.test_monitoring_and_k8s import dashboard_expressions
-from .conftest import PARTITIONS, Pipeline, answers, free_port, wait_until
-from .test_worker import consumed, known_customers
+from ..support import dashboard_expressions, known_customers
+from .conftest import PARTITIONS, Pipeline, answers, consumed, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

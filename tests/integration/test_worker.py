@@ -4,78 +4,28 @@ SIGKILL and restart, two workers splitting and handing over partitions."""
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 
 import orjson
 import pytest
 
-from pipeline.config import Settings
-from pipeline.domain import JourneyPolicy
-from pipeline.offline.runner import process_records
-from pipeline.tools.generate import generate
-from pipeline.topics import DEAD_LETTER, OUTPUT_FILES, OUTPUT_TOPICS
+from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
 from pipeline.worker.routing import partitioner
 
-from ..conftest import read_jsonl
-from ..support import DAY, HOUR, MINUTE, T0, event, product
-from ..unit.test_seed_journey import seed_journey
-from .conftest import PARTITIONS, Pipeline, wait_until
+from ..support import (
+    DAY,
+    HOUR,
+    MINUTE,
+    T0,
+    clock_events,
+    event,
+    known_customers,
+    offline_expectation,
+    product,
+    seed_journey,
+)
+from .conftest import PARTITIONS, Pipeline, consumed, wait_for_outputs, wait_until
 
 pytestmark = pytest.mark.integration
-
-CLOCK = "clock-"
-
-
-def clock_events(at: int) -> list[tuple[str, bytes]]:
-    """One event per partition at `at`, moving every partition's watermark there."""
-    partition_of = partitioner(PARTITIONS)
-    keys: dict[int, str] = {}
-    n = 0
-    while len(keys) < PARTITIONS:
-        keys.setdefault(partition_of(f"{CLOCK}{n}"), f"{CLOCK}{n}")
-        n += 1
-    return [
-        (key, orjson.dumps({"event_id": f"tick-{key}-{at}", "event_type": "heartbeat",
-                            "occurred_at": at, "anonymous_id": key}))
-        for key in keys.values()
-    ]  # fmt: skip
-
-
-def canonical(records: list[dict]) -> list[bytes]:
-    return sorted(
-        orjson.dumps(r, option=orjson.OPT_SORT_KEYS)
-        for r in records
-        if not str(r.get("journey_key", "")).startswith(CLOCK)
-    )
-
-
-def offline_expectation(records: list[tuple[str, bytes]], tmp: Path) -> dict[str, list[bytes]]:
-    """The records `journey process` writes for the same input, by output topic."""
-    process_records([value for _key, value in records], JourneyPolicy(), tmp, Settings().decoder())
-    return {
-        OUTPUT_TOPICS[output]: canonical(read_jsonl(tmp / file))
-        for output, file in OUTPUT_FILES.items()
-    }
-
-
-def published(pipeline: Pipeline) -> dict[str, list[bytes]]:
-    return {topic: canonical(pipeline.read(topic)) for topic in OUTPUT_TOPICS.values()}
-
-
-def wait_for_outputs(pipeline: Pipeline, expected: dict[str, list[bytes]], timeout: float):
-    missing: dict[str, list[bytes]] = {}
-
-    def complete():
-        got = published(pipeline)
-        missing.clear()
-        missing.update({t: sorted(set(expected[t]) - set(got[t])) for t in expected})
-        return None if any(missing.values()) else got
-
-    try:
-        return wait_until(complete, timeout, "every expected record on the output topics", every=1)
-    except AssertionError as error:
-        report = {t: (len(m), [r[:300] for r in m[:3]]) for t, m in missing.items() if m}
-        raise AssertionError(f"{error}; missing (count, first ones): {report}") from None
 
 
 def test_scripted_journey_gives_exact_records_and_dead_letters(pipeline_factory, tmp_path):
@@ -113,24 +63,6 @@ def test_scripted_journey_gives_exact_records_and_dead_letters(pipeline_factory,
         "bad_timestamp", "malformed_json", "missing_field", "not_an_object"
     ]  # fmt: skip
     assert all(d["topic"] == "clickstream.events" and d["offset"] is not None for d in dead)
-
-
-def known_customers(events: int, customers: int, seed: int) -> list[tuple[str, bytes]]:
-    """A generated stream whose events all carry a customer id, then the clock events."""
-    stream = list(generate(events, customers, seed=seed, anonymous=False))
-    end = max(r.occurred_at for r in stream)
-    return [(r.key, r.value) for r in stream] + clock_events(end + 3 * HOUR)
-
-
-def consumed(pipeline: Pipeline, worker: int) -> float:
-    """Inbound records the worker has finished with (held or forwarded ones not yet)."""
-    return sum(
-        float(line.split()[-1])
-        for line in pipeline.metrics(worker).splitlines()
-        if line.startswith("journey_events_consumed_total{")
-        and 'outcome="forwarded"' not in line
-        and 'outcome="parked"' not in line
-    )
 
 
 def stitches_pending(pipeline: Pipeline, worker: int) -> float:

@@ -1,15 +1,6 @@
 from pipeline.domain import JourneyEngine, JourneyPolicy, JourneyState, Outcome, Outputs
 
-from ..support import MINUTE, T0, Run, event, product
-
-
-def anonymous_then_login():
-    return [
-        event("page_viewed", 0, customer=None, anonymous="a-9"),
-        event("cart_item_added", MINUTE, customer=None, anonymous="a-9", product=product("p")),
-        event("logged_in", 2 * MINUTE, customer="c-9", anonymous="a-9"),
-        event("product_viewed", 3 * MINUTE, customer=None, anonymous="a-9"),
-    ]
+from ..support import MINUTE, T0, Run, anonymous_then_login, event, product
 
 
 def test_anonymous_history_moves_under_the_customer_key():

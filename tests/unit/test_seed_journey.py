@@ -3,31 +3,7 @@ days later, onboarding, a review and a referral, then a detractor NPS."""
 
 from pipeline.domain import Outcome
 
-from ..support import DAY, MINUTE, Run, event, order, product
-
-SHOES = product("shoes", 80.0)
-BAG = product("bag", 40.0)
-
-
-def seed_journey():
-    return [
-        event(
-            "ad_clicked", 0, channel="social", campaign={"source": "instagram", "medium": "paid"}
-        ),
-        event("page_viewed", 1 * MINUTE, channel="social", campaign={"source": "instagram"}),
-        event("search_performed", 3 * MINUTE),
-        event("product_viewed", 5 * MINUTE, product=SHOES),
-        event("reviews_viewed", 7 * MINUTE, product=SHOES),
-        event("cart_item_added", 9 * MINUTE, product=SHOES),
-        event("cart_item_added", 10 * MINUTE, product=BAG),
-        # the visitor leaves; two days later they come back and buy the shoes only
-        event("cart_viewed", 2 * DAY),
-        event("order_completed", 2 * DAY + 5 * MINUTE, order=order("o-1", SHOES)),
-        event("onboarding_step_completed", 3 * DAY),
-        event("review_submitted", 10 * DAY, rating=5),
-        event("referral_sent", 10 * DAY + 2 * MINUTE),
-        event("nps_submitted", 20 * DAY, nps_score=3),
-    ]
+from ..support import DAY, MINUTE, Run, seed_journey
 
 
 def test_stages_follow_the_journey_with_rule_ids_as_reasons():

@@ -3,8 +3,7 @@ from hypothesis import strategies as st
 
 from pipeline.domain.view import MAX_KEY_LENGTH, journey_view, key_problem
 
-from ..support import MINUTE, Run, event, product
-from .test_identity_and_dedupe import anonymous_then_login
+from ..support import MINUTE, Run, anonymous_then_login, event, product
 
 
 def test_view_shows_stage_open_session_cart_and_last_transitions(validators):

@@ -1,0 +1,116 @@
+"""The worker's processing against `journey process` with no broker: any producer
+partitioner, partitions read at uneven speeds (one far behind), several workers, a
+crash and recovery from the changelog. Decisions must be the oracle's exactly."""
+
+from __future__ import annotations
+
+import base64
+import random
+
+import orjson
+import pytest
+
+from pipeline.config import Settings
+from pipeline.domain import Reason
+from pipeline.topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS
+from pipeline.worker.routing import PARTITIONERS
+
+from ..support import HOUR, canonical, clock_events, known_customers, offline_expectation
+from .cluster import Cluster
+
+PARTITIONS = 4
+
+
+def settings(by: str = "murmur2") -> Settings:
+    return Settings(partitions=PARTITIONS, input_partitioner=by, idle_after_ms=2000)
+
+
+def decisions(cluster: Cluster) -> dict[str, list[bytes]]:
+    return {topic: canonical(cluster.output(topic)) for topic in OUTPUT_TOPICS.values()}
+
+
+def late_letters(cluster: Cluster) -> int:
+    return sum(d["reason"] == Reason.LATE for d in cluster.output(DEAD_LETTER))
+
+
+@pytest.mark.parametrize("producer", ["murmur2", "crc32", "fnv1a"])
+@pytest.mark.parametrize("setting", ["murmur2", "crc32"])
+def test_any_partitioner_any_setting_and_a_slow_partition_give_the_oracles_decisions(
+    producer, setting, tmp_path
+):
+    records = known_customers(3000, 150, seed=5, partitions=PARTITIONS, by=producer)
+    cluster = Cluster(settings(setting))
+    cluster.produce(records, by=producer, timestamp=2_000_000_000_000)
+    cluster.start_worker({0, 1})
+    cluster.start_worker({2, 3})
+    cluster.drain(random.Random(7), slow=1)
+    expected = offline_expectation(records, tmp_path)
+    assert sum(map(len, expected.values())) > 500
+    assert decisions(cluster) == expected
+    assert late_letters(cluster) == 0
+
+
+def test_identity_stitches_across_partitions_read_unevenly(tmp_path):
+    records = known_customers(3000, 150, seed=9, partitions=PARTITIONS, by="crc32", anonymous=True)
+    cluster = Cluster(settings())
+    cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
+    for partition in range(PARTITIONS):
+        cluster.start_worker({partition})
+    cluster.drain(random.Random(3), slow=2)
+    assert decisions(cluster) == offline_expectation(records, tmp_path)
+
+
+def test_a_crash_and_a_recovery_from_the_changelog_lose_and_add_no_decision(tmp_path):
+    records = known_customers(4000, 200, seed=13, partitions=PARTITIONS, by="crc32")
+    cluster = Cluster(settings("murmur2"))
+    cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
+    first = cluster.start_worker({0, 1, 2, 3})
+    rng = random.Random(1)
+    for _ in range(40):
+        for topic, partition in cluster.backlog(first)[:3]:
+            cluster.read(first, topic, partition, rng.randrange(1, 200))
+    cluster.crash(first)
+    cluster.start_worker({0, 1, 2, 3})
+    cluster.drain(rng)
+    got = decisions(cluster)
+    expected = offline_expectation(records, tmp_path)
+    for topic in expected:  # a redelivery may repeat a record, never change or lose one
+        assert set(got[topic]) == set(expected[topic])
+
+
+def test_an_event_from_a_clock_in_the_future_moves_no_watermark(tmp_path):
+    records = known_customers(1500, 80, seed=17, partitions=PARTITIONS)
+    received = 1_767_225_600_000 + 60 * 24 * HOUR
+    wrong = {"event_id": "from-2099", "event_type": "cart_item_added",
+             "occurred_at": "2099-06-01T00:00:00Z", "customer_id": "c-0000001"}  # fmt: skip
+    middle = len(records) // 2
+    records = [*records[:middle], ("c-0000001", orjson.dumps(wrong)), *records[middle:]]
+    cluster = Cluster(settings())
+    cluster.produce(records, by="murmur2", timestamp=received)
+    cluster.start_worker({0, 1, 2, 3})
+    cluster.drain(random.Random(2))
+    [letter] = [d for d in cluster.output(DEAD_LETTER) if d["reason"] == "future_timestamp"]
+    assert letter["event_id"] is None and letter["offset"] is not None
+    assert late_letters(cluster) == 0
+    assert decisions(cluster) == offline_expectation(records, tmp_path, received_at=received)
+
+
+def test_a_dead_letter_after_the_route_hop_carries_the_record_as_produced():
+    cluster = Cluster(settings("murmur2"))
+    at = 1_767_225_600_000
+    cluster.produce(clock_events(at, PARTITIONS), by="murmur2", timestamp=at)
+    cluster.start_worker({0, 1, 2, 3})
+    cluster.drain(random.Random(4))  # every partition's watermark is at `at` now
+    key = next(f"k{n}" for n in range(99) if PARTITIONERS["crc32"](f"k{n}".encode(), 4) == 3
+               and PARTITIONERS["murmur2"](f"k{n}".encode(), 4) != 3)  # fmt: skip
+    raw = b'{"event_id": "late-1",  "event_type": "page_viewed", "anonymous_id": "%s",' % (
+        key.encode()
+    ) + b' "occurred_at": %d}' % (at - 2 * HOUR)
+    cluster.produce([(key, raw)], by="crc32", timestamp=at)
+    cluster.drain(random.Random(5))
+    [letter] = [d for d in cluster.output(DEAD_LETTER) if d["reason"] == Reason.LATE]
+    assert base64.b64decode(letter["original"]) == raw, "the bytes as produced, not re-encoded"
+    original = cluster.topics[EVENTS, 3][-1]
+    assert original.value == raw
+    assert (letter["topic"], letter["partition"], letter["offset"]) == (EVENTS, 3, original.offset)
+    assert letter["event_id"] == "late-1" and letter["journey_key"] == key

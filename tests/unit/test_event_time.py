@@ -1,0 +1,89 @@
+"""The aligned watermark: a minimum over sources, idleness, engine marks, never back."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.worker.event_time import Alignment, Announcer, Mark, Source
+
+
+def test_the_watermark_holds_until_every_source_is_heard_from():
+    alignment = Alignment(0, 3)
+    assert not alignment.mark(0, 100, 0, False)
+    assert not alignment.mark(1, 200, 100, False)
+    assert alignment.value == 0
+    assert alignment.mark(2, 300, 100, False)
+    assert alignment.value == 100, "the slowest source holds it"
+
+
+def test_an_idle_source_stops_holding_the_others_back_and_all_idle_gives_the_highest():
+    alignment = Alignment(0, 3)
+    for source, wm in ((0, 500), (1, 100), (2, 400)):
+        alignment.mark(source, wm, 10_000, False)
+    assert alignment.value == 100
+    alignment.mark(1, 100, 10_000, True)
+    assert alignment.value == 400
+    alignment.mark(0, 500, 10_000, True)
+    alignment.mark(2, 400, 10_000, True)
+    assert alignment.value == 500 and alignment.all_idle()
+
+
+def test_other_partitions_engine_marks_hold_the_watermark_but_its_own_does_not():
+    alignment = Alignment(1, 2)
+    alignment.mark(0, 900, 300, False)
+    alignment.mark(1, 800, 0, False)
+    assert alignment.raw == 800 and alignment.value == 300
+
+
+def test_a_source_that_comes_back_from_idle_behind_the_watermark_cannot_move_it_back():
+    alignment = Alignment(0, 2)
+    alignment.mark(0, 1000, 5000, False)
+    alignment.mark(1, 50, 5000, True)
+    assert alignment.value == 1000
+    alignment.mark(1, 60, 5000, False)
+    assert alignment.value == 1000
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10**6), st.integers(0, 10**6),
+                          st.booleans()), max_size=60))  # fmt: skip
+def test_the_watermark_never_goes_back_and_never_passes_an_active_source(marks):
+    alignment = Alignment(0, 4)
+    last = 0
+    for source, wm, engine, idle in marks:
+        alignment.mark(source, wm, engine, idle)
+        assert alignment.value >= last
+        last = alignment.value
+        known = alignment.marks
+        if len(known) == 4 and not alignment.all_idle():
+            assert alignment.raw <= max(m.wm for m in known.values())
+
+
+def test_the_clock_survives_a_restart():
+    alignment = Alignment(2, 3)
+    for source in range(3):
+        alignment.mark(source, 100 * (source + 1), 50, source == 1)
+    again = Alignment.from_data(2, 3, alignment.to_data())
+    assert (again.raw, again.value, again.marks) == (
+        alignment.raw,
+        alignment.value,
+        alignment.marks,
+    )
+
+
+def test_a_source_turns_idle_only_when_caught_up_and_quiet():
+    source = Source(0, now=0.0)
+    source.saw(1000, now=1.0)
+    source.check_idle(now=20.0, idle_after=10, caught_up=False)
+    assert not source.idle, "a backlog is never idle"
+    source.check_idle(now=20.0, idle_after=10, caught_up=True)
+    assert source.idle
+    source.saw(900, now=21.0)
+    assert not source.idle and source.wm == 1000
+
+
+def test_marks_are_announced_on_change_at_most_every_interval_and_at_once_on_idleness():
+    announcer = Announcer(0.2)
+    assert announcer.due(0, Mark(1, 0, False), 0.0)
+    assert not announcer.due(0, Mark(1, 0, False), 1.0), "unchanged"
+    assert not announcer.due(0, Mark(2, 0, False), 0.1), "too soon"
+    assert announcer.due(0, Mark(2, 0, True), 0.15), "idleness goes out at once"
+    assert announcer.due(0, Mark(3, 0, True), 0.4)

@@ -1,0 +1,144 @@
+"""The stream equals `journey process` on a real broker: backlogs produced by each
+producer partitioner with no setting, workers joining, leaving and SIGKILLed under load,
+duplicated and replayed input, input shuffled within the allowed lateness, a device
+with a clock in the future."""
+
+from __future__ import annotations
+
+import random
+import signal
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from kafka import KafkaProducer
+
+from pipeline.domain import parse_time
+from pipeline.topics import EVENTS
+from pipeline.worker.routing import PARTITIONERS
+
+from ..integration.conftest import PARTITIONS, Pipeline, wait_for_outputs
+from ..support import known_customers, offline_expectation
+from .checker import assert_equal, check, read_all
+from .conftest import size
+
+pytestmark = pytest.mark.integration
+
+
+def produce(pipeline: Pipeline, records: list[tuple[str | None, bytes]], by: str) -> None:
+    """Produce as a client of that partitioner's family would: librdkafka for crc32,
+    kafka-python (murmur2) or explicit partitions as sarama picks them (fnv1a)."""
+    if by == "crc32":
+        producer = Producer({"bootstrap.servers": pipeline.bootstrap, "linger.ms": 5})
+        for key, value in records:
+            producer.produce(EVENTS, value=value, key=key.encode() if key else None)
+            producer.poll(0)
+        assert producer.flush(60) == 0, "librdkafka did not deliver every record"
+        return
+    client = KafkaProducer(bootstrap_servers=pipeline.bootstrap, linger_ms=5)
+    for key, value in records:
+        encoded = key.encode() if key else None
+        partition = PARTITIONERS["fnv1a"](encoded, PARTITIONS) if by == "fnv1a" else None
+        client.send(EVENTS, key=encoded, value=value, partition=partition)
+    client.flush()
+    client.close()
+
+
+def settle(pipeline: Pipeline, records: list[tuple[str | None, bytes]], tmp, timeout: float):
+    wait_for_outputs(pipeline, offline_expectation(records, tmp / "wait"), timeout)
+    return read_all(pipeline)
+
+
+def stream(events: int, by: str, seed: int) -> list[tuple[str | None, bytes]]:
+    return known_customers(events, events // 20, seed, PARTITIONS, by, anonymous=True)
+
+
+@pytest.mark.parametrize("by", ["murmur2", "crc32", "fnv1a"])
+def test_a_backlog_from_any_partitioner_with_no_setting(pipeline_factory, tmp_path, by):
+    records = stream(size(4000, 200_000), by, seed=41)
+    pipeline = pipeline_factory()
+    produce(pipeline, records, by)
+    worker = pipeline.start_worker()
+    pipeline.wait_ready(worker, timeout=90)
+    published = settle(pipeline, records, tmp_path, timeout=size(120, 1800))
+    assert_equal(check(f"backlog, {by} producer", "none", records, published, tmp_path))
+    if by != "murmur2":
+        metrics = pipeline.metrics(worker)
+        assert 'journey_events_consumed_total{outcome="rerouted"}' in metrics
+
+
+def test_workers_joining_leaving_and_killed_under_load(pipeline_factory, tmp_path):
+    records = stream(size(8000, 200_000), "crc32", seed=43)
+    pipeline = pipeline_factory()
+    first = pipeline.start_worker()
+    pipeline.wait_ready(first, timeout=90)
+    rounds = size(2, 5)
+    chunks = [records[i :: rounds + 1] for i in range(rounds + 1)]
+    ordered = sorted(range(len(records)), key=lambda i: (i % (rounds + 1), i))
+    produced = [records[i] for i in ordered]
+    faults = []
+    live = [first]
+    for n, chunk in enumerate(chunks):
+        produce(pipeline, chunk, "crc32")
+        if n == rounds:
+            break
+        joiner = pipeline.start_worker()
+        pipeline.wait_ready(joiner, timeout=90)
+        live.append(joiner)
+        victim = live.pop(0)
+        pipeline.stop(victim, signal.SIGKILL)
+        faults.append("join+kill")
+    published = settle(pipeline, produced, tmp_path, timeout=size(240, 2400))
+    verdict = check("join, leave, SIGKILL", f"{len(faults)}x join+SIGKILL", produced,
+                    published, tmp_path)  # fmt: skip
+    assert_equal(verdict)
+
+
+def test_duplicated_and_replayed_input(pipeline_factory, tmp_path):
+    records = stream(size(3000, 50_000), "murmur2", seed=47)
+    rng = random.Random(1)
+    replay = records[: len(records) // 3]
+    dupes = rng.sample(records, len(records) // 20)
+    traffic = [*records[: len(records) // 2], *dupes, *records[len(records) // 2 :], *replay]
+    pipeline = pipeline_factory()
+    produce(pipeline, traffic, "murmur2")
+    worker = pipeline.start_worker()
+    pipeline.wait_ready(worker, timeout=90)
+    published = settle(pipeline, traffic, tmp_path, timeout=size(120, 900))
+    faults = f"{len(dupes)} duplicates, {len(replay)} replayed"
+    assert_equal(check("duplicated and replayed", faults, traffic, published, tmp_path))
+
+
+def test_input_shuffled_within_the_allowed_lateness(pipeline_factory, tmp_path):
+    records = stream(size(3000, 50_000), "murmur2", seed=53)
+    rng = random.Random(2)
+
+    def jittered(record: tuple[str | None, bytes]) -> int:
+        occurred = orjson.loads(record[1])["occurred_at"]
+        at = parse_time(occurred)
+        return at + rng.randrange(0, 4 * 60_000)
+
+    body, clock = records[:-PARTITIONS], records[-PARTITIONS:]
+    shuffled = [*sorted(body, key=jittered), *clock]
+    pipeline = pipeline_factory()
+    produce(pipeline, shuffled, "murmur2")
+    worker = pipeline.start_worker()
+    pipeline.wait_ready(worker, timeout=90)
+    published = settle(pipeline, shuffled, tmp_path, timeout=size(120, 900))
+    assert_equal(check("shuffled within 4 min", "disorder", shuffled, published, tmp_path))
+
+
+def test_a_device_with_a_clock_73_years_ahead(pipeline_factory, tmp_path):
+    records = stream(size(3000, 50_000), "crc32", seed=59)
+    wrong = {"event_id": "from-2099", "event_type": "cart_item_added",
+             "occurred_at": "2099-06-01T00:00:00Z", "anonymous_id": "a-broken-clock"}  # fmt: skip
+    middle = len(records) // 3
+    traffic = [*records[:middle], ("a-broken-clock", orjson.dumps(wrong)), *records[middle:]]
+    pipeline = pipeline_factory()
+    produce(pipeline, traffic, "crc32")
+    worker = pipeline.start_worker()
+    pipeline.wait_ready(worker, timeout=90)
+    published = settle(pipeline, traffic, tmp_path, timeout=size(120, 900))
+    assert_equal(check("clock 73 years ahead", "1 event", traffic, published, tmp_path))
+    future = [d for d in published["clickstream.dead-letter"] if d["reason"] == "future_timestamp"]
+    assert len(future) == 1 and future[0]["topic"] == EVENTS

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install prometheus run test lint unit integration bench clean
+.PHONY: install prometheus run test test-reliability lint unit integration bench clean
 
 install: $(STAMP)
 
@@ -45,7 +45,11 @@ integration: install
 	$(BIN)/pytest tests/integration
 
 test: lint prometheus
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not long"
+
+# Every reliability scenario at full size (200k-event backlogs): tens of minutes.
+test-reliability: install
+	JOURNEY_RELIABILITY=full $(BIN)/pytest tests/reliability
 
 bench: install
 	$(BIN)/python bench/process_bench.py

@@ -11,7 +11,7 @@ each changed key once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, NamedTuple
 
 from .events import Event
@@ -168,18 +168,39 @@ class JourneyEngine:
         self.observe(event.occurred_at, out)
         step = self.step(event, out)
         if step.outcome == Outcome.FORWARDED:
-            target = self.forward_target(event.key)
-            assert target is not None
-            step = self.step(event, out, key=target)
-            out.counts[Count.FORWARDED] += 1
+            step = self.forward(event, out, event.key)
+        self.stitch_locally(out, lambda _key: True)
+        return step
+
+    def forward(self, event: Event, out: Outputs, key: str) -> Step:
+        """Step an event of the stitched anonymous journey `key` under its customer, here."""
+        target = self.forward_target(key)
+        assert target is not None
+        out.counts[Count.FORWARDED] += 1
+        return self.step(event, out, key=target)
+
+    def stitch_locally(self, out: Outputs, here: Callable[[str], bool]) -> list[str]:
+        """Take the stitch steps in `out` whose journey is `here` in place (offline: all);
+        the others stay in `out` for the shell to send on. Returns the outcomes of the held
+        events that absorbing replayed."""
+        aliases: list[tuple[str, str, int]] = []
+        moves: list[tuple[str, list[Any], int]] = []
+        replayed: list[str] = []
         while out.aliases or out.moves:
             while out.aliases:
-                anonymous_id, customer_key, at = out.aliases.pop(0)
-                self.request_detach(anonymous_id, customer_key, at, out)
+                alias = out.aliases.pop(0)
+                if here(alias[0]):
+                    self.request_detach(*alias, out)
+                else:
+                    aliases.append(alias)
             while out.moves:
-                customer_key, moved, at = out.moves.pop(0)
-                self.absorb(customer_key, moved, at, out)
-        return step
+                move = out.moves.pop(0)
+                if here(move[0]):
+                    replayed += [outcome for _event, outcome in self.absorb(*move, out)]
+                else:
+                    moves.append(move)
+        out.aliases, out.moves = aliases, moves
+        return replayed
 
     def finish(self, out: Outputs) -> None:
         """End of input: move time past every gap and timeout so all is closed and judged."""

@@ -34,7 +34,7 @@ from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners
 from .changelog import FENCE_KEY, read_to_fences, recovered
 from .metrics import Metrics
 from .owners import OwnerDirectory
-from .processing import Processor
+from .processing import Batch, Processor
 from .publisher import Publisher
 from .sink import RecordSink
 
@@ -210,7 +210,7 @@ class JourneyWorker:
             processor = self.processor
             now = time.monotonic()
             processor.begin(int(time.time() * 1000))
-            batch = processor.new_batch()
+            batch = Batch()
             for n, record in enumerate(records):
                 if n % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let earlier flushes' network I/O progress

@@ -155,10 +155,6 @@ class Processor:
         """The wall clock (epoch ms) for what follows: dead letters' `received_at`, lag."""
         self._wall_ms = wall_ms
 
-    @staticmethod
-    def new_batch() -> Batch:
-        return Batch()
-
     def process(self, records: list[Any], now: float, wall_ms: int) -> Flush:
         """Process consumed records (`now`: a monotonic clock, `wall_ms`: epoch ms)."""
         self.begin(wall_ms)
@@ -186,22 +182,16 @@ class Processor:
         """Send on the stitch steps `partition`'s engine asked for; a step whose journey lives
         on the same partition is taken in place, as offline (through the route topic it
         would arrive behind source marks that moved this very watermark on)."""
-        out, engine = batch.outputs, part.engine
-        while out.aliases or out.moves:
-            while out.aliases:
-                anonymous_id, customer_key, at = out.aliases.pop(0)
-                if self.partition_of(anonymous_id) == partition:
-                    engine.request_detach(anonymous_id, customer_key, at, out)
-                else:
-                    header = {"kind": DETACH, "customer": customer_key, "at": at}
-                    self._route(batch, anonymous_id, header)
-            while out.moves:
-                customer_key, moved, at = out.moves.pop(0)
-                if self.partition_of(customer_key) == partition:
-                    for _event, outcome in engine.absorb(customer_key, moved, at, out):
-                        batch.outcomes[outcome] += 1
-                else:
-                    self._route(batch, customer_key, {"kind": ABSORB, "moved": moved, "at": at})
+        out = batch.outputs
+        here: Callable[[str], bool] = lambda key: self.partition_of(key) == partition  # noqa: E731
+        for outcome in part.engine.stitch_locally(out, here):
+            batch.outcomes[outcome] += 1
+        for anonymous_id, customer_key, at in out.aliases:
+            self._route(batch, anonymous_id, {"kind": DETACH, "customer": customer_key, "at": at})
+        for customer_key, moved, at in out.moves:
+            self._route(batch, customer_key, {"kind": ABSORB, "moved": moved, "at": at})
+        out.aliases.clear()
+        out.moves.clear()
 
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         return {tp: n for tp, n in self.positions.expected.items() if tp[1] in self.assigned}
@@ -271,15 +261,16 @@ class Processor:
         engine = part.engine
         self.metrics.event_time_lag.observe(self._wall_ms / 1000 - event.occurred_at / 1000)
         step = engine.step(event, batch.outputs, key)
-        batch.outcomes[step.outcome] += 1
         if step.outcome == Outcome.FORWARDED:
+            batch.outcomes[step.outcome] += 1
             target = engine.forward_target(key or event.key)
             assert target is not None
-            if self.partition_of(target) == partition:
-                self._step(part, event, origin, batch, target, partition)
-            else:
+            if self.partition_of(target) != partition:
                 self._route(batch, target, {"kind": EVENT, "key": target}, origin)
-        elif step.late_by is not None:
+                return
+            step = engine.forward(event, batch.outputs, key or event.key)
+        batch.outcomes[step.outcome] += 1
+        if step.late_by is not None:
             self._dead(batch, Reason.LATE, late_error(step.late_by), origin, event, None)
 
     def _route(

@@ -187,6 +187,16 @@ SETTINGS: tuple[Setting, ...] = (
         _choice(*PARTITIONER_NAMES),
     ),
     Setting(
+        "JOURNEY_MAX_DISORDER",
+        "max_disorder_ms",
+        "0",
+        "How far out of event-time order records may arrive within one input partition. 0:"
+        " they are processed as they arrive (exact when each partition is in order). Above 0:"
+        " an event waits until every partition is that far past it, so events are processed in"
+        " event-time order (decisions as `journey process` makes them) at that much delay.",
+        parse_duration,
+    ),
+    Setting(
         "JOURNEY_MAX_CLOCK_SKEW",
         "max_clock_skew_ms",
         "1h",
@@ -294,6 +304,7 @@ class Settings:
     idle_after_ms: int = 10_000
     input_partitioner: str = "murmur2"
     max_clock_skew_ms: int = 3_600_000
+    max_disorder_ms: int = 0
     session_timeout_ms: int = 10_000
     fetch_max_wait_ms: int = 10
     batch_size: int = 1000

@@ -22,8 +22,10 @@ from .journey import (
     JourneyState,
     Outputs,
     advance,
+    hold,
     next_deadline,
     process,
+    stitch_wanted,
 )
 from .timers import TimerQueue
 from .vocabulary import Outcome
@@ -41,11 +43,21 @@ class Step(NamedTuple):
 
 class JourneyEngine:
     def __init__(
-        self, policy: JourneyPolicy, states: MutableMapping[str, JourneyState] | None = None
+        self,
+        policy: JourneyPolicy,
+        states: MutableMapping[str, JourneyState] | None = None,
+        hold: bool = False,
+        here: Callable[[str], bool] = lambda _key: True,
     ) -> None:
         """`states`: where the journeys live (default a dict; the worker passes a compact
-        table that keeps idle journeys encoded)."""
+        table that keeps idle journeys encoded). `hold`: an event ahead of the watermark
+        waits until the watermark reaches it, so events are processed in event-time order
+        (a worker whose input may be out of order; offline input is sorted). `here`: whether
+        a journey key lives in this engine (offline: all), so a stitch step between two
+        journeys here is taken in place."""
         self.policy = policy
+        self.hold = hold
+        self.here = here
         self.states: MutableMapping[str, JourneyState] = {} if states is None else states
         self.timers = TimerQueue()
         self.watermark = 0
@@ -80,15 +92,26 @@ class JourneyEngine:
             self.fire(self.watermark, out)
 
     def fire(self, now: int, out: Outputs) -> None:
-        """Advance every journey whose next deadline is at or before `now`."""
-        while keys := self.timers.pop_due(now):
-            for key in keys:
-                state = self.states[key]
-                if state.stitch_to is not None and state.stitch_to[1] <= now:
-                    out.moves.append(self._detach(state))
-                    continue
-                advance(state, now, self.policy, out)
-                self._touched(state)
+        """Take every decision due at or before `now`, deadline by deadline, with the stitch
+        steps they cause between journeys here taken in place before time moves on."""
+        timers = self.timers
+        while (due := timers.next_deadline()) is not None and due <= now:
+            for key in timers.pop_due(due):
+                self._due(self.states[key], due, out)
+            if out.aliases or out.moves:
+                self.stitch_locally(out)
+
+    def _due(self, state: JourneyState, due: int, out: Outputs) -> None:
+        if state.held or state.early:
+            self._release(state, due, out)
+        if state.stitch_to is not None and state.stitch_to[1] <= due:
+            self._detach(state, out)
+            return
+        if state.awaiting:  # a held event asked for a stitch: time waits for it
+            self._touched(state)
+            return
+        advance(state, due, self.policy, out)
+        self._touched(state)
 
     def handle(self, event: Event, out: Outputs, key: str | None = None) -> str:
         """Process `event` under `key` (default: its journey key); returns the `Outcome`."""
@@ -104,13 +127,39 @@ class JourneyEngine:
 
         An event held for a pending stitch is judged late on arrival, so its dead letter
         goes out then (with the record's own bytes); processed later, it is late again.
+        With `hold`, an event ahead of the watermark waits in its journey (`Outcome.HELD`);
+        what it does once released is counted in `out.released`.
         """
+        if self.hold:
+            state = self.state(key or event.key)
+            ahead = event.occurred_at > self.watermark or state.held
+            if ahead and (state.alias_of is None or event.customer_id):
+                hold(state, event)
+                self._ask(state, event, out)
+                self._touched(state)
+                return Step(Outcome.HELD, None)
         outcome = self.handle(event, out, key)
         behind = self.watermark - event.occurred_at
         late = outcome == Outcome.LATE or (
             outcome == Outcome.PARKED and behind > self.policy.sessions.lateness_ms
         )
         return Step(outcome, behind if late else None)
+
+    def _ask(self, state: JourneyState, event: Event, out: Outputs) -> None:
+        """A held event wants a stitch: ask for it now, at the earliest such event's time."""
+        wanted = stitch_wanted(state, event)
+        if wanted is None:
+            return
+        at = event.occurred_at
+        for asked in state.asked:
+            if asked[0] == wanted:
+                if at >= asked[1]:
+                    return
+                asked[1] = at
+                break
+        else:
+            state.asked.append([wanted, at])
+        out.aliases.append((wanted, state.key, at))
 
     def forward_target(self, key: str) -> str | None:
         state = self.states.get(key)
@@ -121,15 +170,19 @@ class JourneyEngine:
 
         The journey moves once this partition's time has reached the stitch time
         `at`, so its own earlier events are in it; until then the request waits in
-        its state (and survives a restart). The move is put in `out.moves`.
+        its state (and survives a restart). The move is put in `out.moves`. A second
+        request for an earlier time (events asking for it arrived out of order) moves
+        the stitch time back.
         """
         state = self.state(anonymous_id)
         if state.alias_of is not None:
             out.moves.append((customer_key, state.to_data(), at))
             return
+        if state.stitch_to is not None and state.stitch_to[0] == customer_key:
+            at = min(at, state.stitch_to[1])
         state.stitch_to = [customer_key, at]
         if self.watermark >= at:
-            out.moves.append(self._detach(state))
+            self._detach(state, out)
         else:
             self.stitching.add(state.key)
             self._touched(state)
@@ -141,27 +194,57 @@ class JourneyEngine:
         behind in event time would wait until that partition catches up.
         """
         for key in sorted(self.stitching):
-            out.moves.append(self._detach(self.states[key]))
+            self._detach(self.states[key], out)
 
-    def _detach(self, state: JourneyState) -> tuple[str, list[Any], int]:
-        """Replace an anonymous journey by its tombstone; return the move to its customer."""
+    def _detach(self, state: JourneyState, out: Outputs) -> None:
+        """Replace an anonymous journey by its tombstone; put its move to the customer in
+        `out.moves`."""
         assert state.stitch_to is not None
         customer_key, at = state.stitch_to
+        if state.held:  # the device's own events up to the stitch belong to it, as offline
+            self._release(state, at, out)
         state.stitch_to = None
         self.stitching.discard(state.key)
         tombstone, moved = detach(state, customer_key)
         self.states[state.key] = tombstone
         self._touched(tombstone)
-        return customer_key, moved, at
+        out.moves.append((customer_key, moved, at))
 
     def absorb(
         self, customer_key: str, moved: list[Any], at: int, out: Outputs
     ) -> list[tuple[Event, str]]:
         """Stitch step 2, on the customer's partition; returns the held events it replayed."""
         state = self.state(customer_key)
+        if any(asked[0] == moved[0] for asked in state.asked):  # its event is still held
+            state.early.append([moved[0], moved, at])
+            self._touched(state)
+            return []
         replayed = absorb(state, moved, at, self.policy, out)
+        if state.held:
+            self._release(state, self.watermark, out)
         self._touched(state)
         return replayed
+
+    def _release(self, state: JourneyState, until: int, out: Outputs) -> None:
+        """Process held events up to event time `until`, each at its own time after the
+        decisions due before it, as `journey process` would (outcomes to `out.released`).
+        While the journey waits for a stitch, it waits; an anonymous journey that arrived
+        early is absorbed once the event asking for it has been processed."""
+        policy = self.policy
+        while True:
+            if state.awaiting:
+                early = [move for move in state.early if move[0] in state.awaiting]
+                if not early:
+                    return
+                for move in early:
+                    state.early.remove(move)
+                    out.released += [o for _e, o in absorb(state, move[1], move[2], policy, out)]
+                continue
+            if not state.held or state.held[0][1] > until:
+                return
+            data, at = state.held.pop(0)
+            advance(state, at, policy, out)
+            out.released.append(process(state, Event.from_dict(data), at, policy, out))
 
     def ingest(self, event: Event, out: Outputs) -> Step:
         """Observe, step and route in place, for one process holding every journey."""
@@ -169,7 +252,7 @@ class JourneyEngine:
         step = self.step(event, out)
         if step.outcome == Outcome.FORWARDED:
             step = self.forward(event, out, event.key)
-        self.stitch_locally(out, lambda _key: True)
+        self.stitch_locally(out)
         return step
 
     def forward(self, event: Event, out: Outputs, key: str) -> Step:
@@ -179,28 +262,26 @@ class JourneyEngine:
         out.counts[Count.FORWARDED] += 1
         return self.step(event, out, key=target)
 
-    def stitch_locally(self, out: Outputs, here: Callable[[str], bool]) -> list[str]:
-        """Take the stitch steps in `out` whose journey is `here` in place (offline: all);
-        the others stay in `out` for the shell to send on. Returns the outcomes of the held
-        events that absorbing replayed."""
+    def stitch_locally(self, out: Outputs) -> None:
+        """Take the stitch steps in `out` whose journey is `here` in place; the others stay
+        in `out` for the shell to send on. Outcomes of held events that absorbing replays
+        go to `out.released`."""
         aliases: list[tuple[str, str, int]] = []
         moves: list[tuple[str, list[Any], int]] = []
-        replayed: list[str] = []
         while out.aliases or out.moves:
             while out.aliases:
                 alias = out.aliases.pop(0)
-                if here(alias[0]):
+                if self.here(alias[0]):
                     self.request_detach(*alias, out)
                 else:
                     aliases.append(alias)
             while out.moves:
                 move = out.moves.pop(0)
-                if here(move[0]):
-                    replayed += [outcome for _event, outcome in self.absorb(*move, out)]
+                if self.here(move[0]):
+                    out.released += [outcome for _event, outcome in self.absorb(*move, out)]
                 else:
                     moves.append(move)
         out.aliases, out.moves = aliases, moves
-        return replayed
 
     def finish(self, out: Outputs) -> None:
         """End of input: move time past every gap and timeout so all is closed and judged."""

@@ -57,7 +57,7 @@ def absorb(
 
 
 def _already_absorbed(state: JourneyState, other: JourneyState) -> bool:
-    if other.alias_of is not None or other.event_count == 0:
+    if other.alias_of is not None or (other.event_count == 0 and not other.held):
         return True
     newest = next(reversed(other.recent_ids), None)
     return newest is not None and newest in state.recent_ids
@@ -81,6 +81,7 @@ def _merge(
     while len(state.recent_ids) > policy.dedupe_ids:
         del state.recent_ids[next(iter(state.recent_ids))]
     state.cart.absorb(other.cart, policy.carts)
+    state.held = sorted([*state.held, *other.held], key=lambda entry: int(entry[1]))
     known = state.stage is not None or other.stage is not None
     to_stage = current_stage(state.signals, state.clock, policy.rules.windows_ms, known)
     if to_stage is not None and to_stage != state.stage:

@@ -35,7 +35,9 @@ __all__ = [
     "advance",
     "next_deadline",
     "process",
+    "hold",
     "record_transition",
+    "stitch_wanted",
     "replay_parked",
     "report_merge",
 ]
@@ -91,6 +93,8 @@ class Outputs:
     """(anonymous_id, customer_id, event time): the anonymous journey must move to the customer."""
     moves: list[tuple[str, list[Any], int]] = field(default_factory=list)
     """(customer key, detached journey, event time): a detached journey on its way to absorb."""
+    released: list[str] = field(default_factory=list)
+    """Outcomes of held events processed once the watermark reached them."""
 
     def add(self, output: str, key: str, record: dict[str, Any]) -> None:
         self.records.append((output, key, record))
@@ -128,6 +132,15 @@ class JourneyState:
     """Events held meanwhile, as [event data, watermark at arrival]."""
     stitch_to: list[Any] | None = None
     """On an anonymous journey: [customer key, event time] to detach to once time gets there."""
+    held: list[list[Any]] = field(default_factory=list)
+    """Events ahead of the watermark, as [event data, event time] in event-time order, held
+    until the watermark reaches them (a worker allowing input disorder)."""
+    asked: list[list[Any]] = field(default_factory=list)
+    """[anonymous id, event time] of stitches held events asked for on arrival (so the
+    anonymous journey stops at the stitch time, not later); not processed yet."""
+    early: list[list[Any]] = field(default_factory=list)
+    """Anonymous journeys that arrived before the event asking for them was processed, as
+    [anonymous id, detached journey, event time]."""
 
     def to_data(self) -> list[Any]:
         return [
@@ -148,6 +161,9 @@ class JourneyState:
             self.awaiting,
             self.parked,
             self.stitch_to,
+            self.held,
+            self.asked,
+            self.early,
         ]
 
     @classmethod
@@ -158,6 +174,7 @@ class JourneyState:
         state.recent_ids = dict.fromkeys(data[10])
         state.alias_of, state.anonymous_ids, state.history = data[11], data[12], data[13]
         state.awaiting, state.parked, state.stitch_to = data[14], data[15], data[16]
+        state.held, state.asked, state.early = (data[17:20] + [[], [], []])[:3]
         return state
 
     @property
@@ -291,6 +308,19 @@ def _apply_rule(
         record_transition(state, to_stage, rule.id, t, event.event_id, session_id, policy, out)
 
 
+def stitch_wanted(state: JourneyState, event: Event) -> str | None:
+    """The anonymous id whose journey `event` asks to stitch to `state`, if any."""
+    anonymous_id = event.anonymous_id
+    if (
+        anonymous_id
+        and event.customer_id
+        and anonymous_id != state.key
+        and anonymous_id not in state.anonymous_ids
+    ):
+        return anonymous_id
+    return None
+
+
 def _learn(state: JourneyState, event: Event, policy: JourneyPolicy, out: Outputs) -> None:
     """Pick up ids and consent; ask for an anonymous journey to be stitched on first sight."""
     if event.customer_id and state.customer_id is None:
@@ -298,16 +328,16 @@ def _learn(state: JourneyState, event: Event, policy: JourneyPolicy, out: Output
     anonymous_id = event.anonymous_id
     if anonymous_id and state.anonymous_id is None:
         state.anonymous_id = anonymous_id
-    if (
-        anonymous_id
-        and event.customer_id
-        and anonymous_id != state.key
-        and anonymous_id not in state.anonymous_ids
-    ):
-        state.anonymous_ids = [*state.anonymous_ids, anonymous_id][-policy.max_aliases :]
-        state.awaiting.append(anonymous_id)
-        out.aliases.append((anonymous_id, state.key, event.occurred_at))
+    wanted = stitch_wanted(state, event)
+    if wanted is not None:
+        state.anonymous_ids = [*state.anonymous_ids, wanted][-policy.max_aliases :]
+        state.awaiting.append(wanted)
         out.counts[Count.ALIASES] += 1
+        asked = [entry for entry in state.asked if entry[0] == wanted]
+        if asked:  # asked for when a held event arrived
+            state.asked.remove(asked[0])
+        else:
+            out.aliases.append((wanted, state.key, event.occurred_at))
     properties = event.data.get("properties")
     if isinstance(properties, dict):
         consent = properties.get("marketing_consent")
@@ -404,6 +434,16 @@ def replay_parked(
     return replayed
 
 
+def hold(state: JourneyState, event: Event) -> None:
+    """Keep an event ahead of the watermark until the watermark reaches it."""
+    at = event.occurred_at
+    held = state.held
+    position = len(held)
+    while position and held[position - 1][1] > at:
+        position -= 1
+    held.insert(position, [event.data, at])
+
+
 def advance(state: JourneyState, now: int, policy: JourneyPolicy, out: Outputs) -> None:
     """Take the decisions that time has made due: `now` minus lateness has passed them."""
     _close(state, close_due(state.sessions, now, policy.sessions), out, over_cap=False)
@@ -419,6 +459,8 @@ def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
         return None
     lateness = policy.sessions.lateness_ms
     candidates = [next_close(state.sessions, policy.sessions)]
+    if state.held:
+        candidates.append(state.held[0][1])
     if state.stitch_to is not None:
         candidates.append(state.stitch_to[1])
     cart_due = state.cart.abandon_deadline(policy.carts)

@@ -37,6 +37,8 @@ class Outcome:
     """The key is an anonymous id stitched to a customer: send the event to that key."""
     PARKED = "parked"
     """Held until a pending identity stitch arrives, then processed in order."""
+    HELD = "held"
+    """Ahead of the watermark: held until the watermark reaches it (allowed input disorder)."""
     INVALID = "invalid"
     """Did not decode or validate: dead-lettered."""
     REROUTED = "rerouted"
@@ -45,7 +47,7 @@ class Outcome:
     """Below the position the state expects: its effect is in the state already."""
     HOLE = "hole"
     """Above the position the state expects: skipped, and read again after a seek back."""
-    ALL = (OK, DUPLICATE, LATE, FORWARDED, PARKED, INVALID, REROUTED, REDELIVERED, HOLE)
+    ALL = (OK, DUPLICATE, LATE, FORWARDED, PARKED, HELD, INVALID, REROUTED, REDELIVERED, HOLE)
 
 
 class Reason:

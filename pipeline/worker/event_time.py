@@ -9,7 +9,10 @@ has reached, so an event routed from a partition that is read more slowly is
 judged as if every partition were read at one speed. An idle source (caught
 up and quiet for `JOURNEY_IDLE_AFTER`) stops holding the others back; when
 every source is idle the watermark is the highest of them. A source not heard
-from yet holds the watermark where it is.
+from yet holds the watermark where it is. Where producers' records may arrive
+out of event-time order by up to `disorder` ms (`JOURNEY_MAX_DISORDER`), a
+source only vouches for its highest event time less that much (Flink's
+bounded out-of-orderness).
 
 Events forwarded by another partition's engine (a device stitched to a
 customer) leave that engine after their source's announcement may already
@@ -66,9 +69,10 @@ class Source:
 class Alignment:
     """The watermark of one partition over the marks of every source partition."""
 
-    def __init__(self, partition: int, sources: int) -> None:
+    def __init__(self, partition: int, sources: int, disorder: int = 0) -> None:
         self.partition = partition
         self.sources = sources
+        self.disorder = disorder
         self.marks: dict[int, Mark] = {}
         self.raw = 0
         """Minimum over the source marks (what this partition announces as `engine`)."""
@@ -94,7 +98,7 @@ class Alignment:
         if len(marks) < self.sources:
             return False
         active = [m.wm for m in marks.values() if not m.idle]
-        raw = min(active) if active else max(m.wm for m in marks.values())
+        raw = min(active) - self.disorder if active else max(m.wm for m in marks.values())
         self.raw = max(self.raw, raw)
         others = [m.engine for s, m in marks.items() if s != self.partition]
         value = min(self.raw, *others) if others else self.raw
@@ -111,8 +115,10 @@ class Alignment:
         return [self.raw, self.value, {str(s): m.to_data() for s, m in self.marks.items()}]
 
     @classmethod
-    def from_data(cls, partition: int, sources: int, data: list[Any]) -> Alignment:
-        alignment = cls(partition, sources)
+    def from_data(
+        cls, partition: int, sources: int, data: list[Any], disorder: int = 0
+    ) -> Alignment:
+        alignment = cls(partition, sources, disorder)
         alignment.raw, alignment.value = data[0], data[1]
         for source, mark in data[2].items():
             if int(source) < sources:

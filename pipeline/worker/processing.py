@@ -127,12 +127,19 @@ class Processor:
         for partition, part in restored.items():
             for topic, expected in part.positions.items():
                 self.positions.restore((topic, partition), expected)
-            engine = JourneyEngine(self.policy, CompactStates(self.settings.decoded_journeys))
+            disorder = self.settings.max_disorder_ms
+            engine = JourneyEngine(
+                self.policy,
+                CompactStates(self.settings.decoded_journeys),
+                hold=disorder > 0,
+                here=lambda key, p=partition: self.partition_of(key) == p,
+            )
             if part.clock is None:
-                source, alignment = Source(0, now), Alignment(partition, self.sources)
+                source = Source(0, now)
+                alignment = Alignment(partition, self.sources, disorder)
             else:
                 source = Source(part.clock[0], now)
-                alignment = Alignment.from_data(partition, self.sources, part.clock[1])
+                alignment = Alignment.from_data(partition, self.sources, part.clock[1], disorder)
             engine.restore(part.states, alignment.value)
             self.assigned[partition] = Assigned(engine, source, alignment, now)
             self.announcer.forget(partition)
@@ -176,16 +183,14 @@ class Processor:
             self._input(part, record, batch, now)
         else:
             self._routed(part, record, batch)
-        self._stitch(record.partition, part, batch)
+        self._stitch(part, batch)
 
-    def _stitch(self, partition: int, part: Assigned, batch: Batch) -> None:
-        """Send on the stitch steps `partition`'s engine asked for; a step whose journey lives
-        on the same partition is taken in place, as offline (through the route topic it
-        would arrive behind source marks that moved this very watermark on)."""
+    def _stitch(self, part: Assigned, batch: Batch) -> None:
+        """Send on the stitch steps the partition's engine asked for; its engine took those
+        between its own journeys in place, as offline (through the route topic they would
+        arrive behind source marks that moved this very watermark on)."""
         out = batch.outputs
-        here: Callable[[str], bool] = lambda key: self.partition_of(key) == partition  # noqa: E731
-        for outcome in part.engine.stitch_locally(out, here):
-            batch.outcomes[outcome] += 1
+        part.engine.stitch_locally(out)
         for anonymous_id, customer_key, at in out.aliases:
             self._route(batch, anonymous_id, {"kind": DETACH, "customer": customer_key, "at": at})
         for customer_key, moved, at in out.moves:
@@ -244,8 +249,7 @@ class Processor:
             engine.request_detach(record.key.decode(), header["customer"], header["at"], out)
         elif routed.kind == ABSORB:
             replayed = engine.absorb(record.key.decode(), header["moved"], header["at"], out)
-            for _event, outcome in replayed:
-                batch.outcomes[outcome] += 1
+            out.released += [outcome for _event, outcome in replayed]
         else:
             raise ValueError(f"unknown route record kind {routed.kind!r} at offset {record.offset}")
 
@@ -326,7 +330,7 @@ class Processor:
                 engine.release_stitches(batch.outputs)
                 if engine.watermark:
                     engine.fire(engine.watermark + int(quiet * 1000), batch.outputs)
-            self._stitch(partition, part, batch)
+            self._stitch(part, batch)
         return self.take_flush(batch, now, None)
 
     # -- flushes --------------------------------------------------------------
@@ -338,6 +342,8 @@ class Processor:
 
         Route records (events, stitch steps) go before the marks that cover them."""
         out = batch.outputs
+        batch.outcomes.update(out.released)
+        out.released.clear()
         self._announce(batch, now)
         messages = batch.messages
         for output, key, record in out.records:

@@ -76,8 +76,10 @@ def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
 
 
 def engine_with_anonymous_visit(key: str = "a-9") -> tuple[JourneyEngine, Outputs]:
-    """An engine that has seen one page view of anonymous visitor `key` at T0."""
-    engine, out = JourneyEngine(JourneyPolicy()), Outputs()
+    """An engine of the anonymous visitor's partition (its customers live elsewhere) that
+    has seen one page view of anonymous visitor `key` at T0."""
+    engine = JourneyEngine(JourneyPolicy(), here=lambda k: not k.startswith("c-"))
+    out = Outputs()
     first = event("page_viewed", 0, customer=None, anonymous=key)
     engine.observe(first.occurred_at, out)
     engine.handle(first, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import orjson
 
 from pipeline.config import Settings
-from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs
+from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs, parse_time
 from pipeline.offline.runner import process_records
 from pipeline.tools.generate import generate
 from pipeline.topics import OUTPUT_FILES, OUTPUT_TOPICS
@@ -198,3 +199,19 @@ def known_customers(
     stream = list(generate(events, customers, seed=seed, anonymous=anonymous))
     end = max(r.occurred_at for r in stream)
     return [(r.key, r.value) for r in stream] + clock_events(end + 3 * HOUR, partitions, by)
+
+
+def shuffled(
+    records: list[tuple[str | None, bytes]],
+    seed: int,
+    partitions: int = 4,
+    within: int = 4 * MINUTE,
+) -> list[tuple[str | None, bytes]]:
+    """Each record up to `within` out of event-time order; the trailing clock events (one per
+    partition) stay last."""
+    rng = random.Random(seed)
+
+    def jittered(record: tuple[str | None, bytes]) -> int:
+        return parse_time(orjson.loads(record[1])["occurred_at"]) + rng.randrange(0, within)
+
+    return [*sorted(records[:-partitions], key=jittered), *records[-partitions:]]

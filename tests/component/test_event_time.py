@@ -12,11 +12,19 @@ import orjson
 import pytest
 
 from pipeline.config import Settings
-from pipeline.domain import Reason, parse_time
+from pipeline.domain import Reason
 from pipeline.topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS
 from pipeline.worker.routing import PARTITIONERS
 
-from ..support import HOUR, MINUTE, canonical, clock_events, known_customers, offline_expectation
+from ..support import (
+    HOUR,
+    MINUTE,
+    canonical,
+    clock_events,
+    known_customers,
+    offline_expectation,
+    shuffled,
+)
 from .cluster import Cluster
 
 PARTITIONS = 4
@@ -117,20 +125,10 @@ def test_a_dead_letter_after_the_route_hop_carries_the_record_as_produced():
     assert letter["event_id"] == "late-1" and letter["journey_key"] == key
 
 
-def shuffled(records: list[tuple[str, bytes]], seed: int) -> list[tuple[str, bytes]]:
-    """Each record up to 4 minutes out of event-time order (the clock events stay last)."""
-    rng = random.Random(seed)
-
-    def jittered(record: tuple[str, bytes]) -> int:
-        return parse_time(orjson.loads(record[1])["occurred_at"]) + rng.randrange(0, 4 * MINUTE)
-
-    return [*sorted(records[:-PARTITIONS], key=jittered), *records[-PARTITIONS:]]
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_input_out_of_order_within_the_allowed_disorder_gives_the_oracles_decisions(seed, tmp_path):
     ordered = known_customers(3000, 150, 61, PARTITIONS, "crc32", anonymous=True)
-    records = shuffled(ordered, seed)
+    records = shuffled(ordered, seed, PARTITIONS)
     cluster = Cluster(replace(settings(), max_disorder_ms=5 * MINUTE))
     cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
     for partition in range(PARTITIONS):
@@ -142,7 +140,7 @@ def test_input_out_of_order_within_the_allowed_disorder_gives_the_oracles_decisi
 
 
 def test_held_events_survive_a_crash(tmp_path):
-    records = shuffled(known_customers(3000, 150, 67, PARTITIONS, "crc32", anonymous=True), 3)
+    records = shuffled(known_customers(3000, 150, 67, PARTITIONS, "crc32", anonymous=True), 3, 4)
     cluster = Cluster(replace(settings("crc32"), max_disorder_ms=5 * MINUTE))
     cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
     first = cluster.start_worker({0, 1, 2, 3})

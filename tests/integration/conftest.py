@@ -117,6 +117,8 @@ class Pipeline:
     tmp: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+    """Further JOURNEY_* settings of its workers."""
 
     def env(self, port: int) -> dict[str, str]:
         return {
@@ -131,6 +133,7 @@ class Pipeline:
             "JOURNEY_IDLE_AFTER": "1s",
             "JOURNEY_DATA_DIR": str(self.tmp / f"data-{port}"),
             "JOURNEY_LOG_LEVEL": "warning",
+            **self.settings,
         }
 
     def start_worker(self) -> int:

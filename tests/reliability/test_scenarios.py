@@ -1,6 +1,7 @@
 """The stream equals `journey process` on a real broker: backlogs produced by each
 producer partitioner with no setting, workers joining, leaving and SIGKILLed under load,
-duplicated and replayed input, a device with a clock in the future. `make test` runs
+duplicated and resent input, input out of event-time order within the allowed disorder,
+a device with a clock in the future. `make test` runs
 the scenarios not marked long, at short sizes; `make test-reliability` all, at full size."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pipeline.topics import EVENTS
 from pipeline.worker.routing import PARTITIONERS
 
 from ..integration.conftest import PARTITIONS, Pipeline, wait_for_outputs
-from ..support import known_customers, offline_expectation
+from ..support import known_customers, offline_expectation, shuffled
 from .checker import assert_equal, check, read_all
 from .conftest import size
 
@@ -116,6 +117,20 @@ def test_duplicated_and_replayed_input(pipeline_factory, tmp_path):
     published = settle(pipeline, traffic, tmp_path, timeout=size(120, 900))
     faults = f"{len(twice)} sent twice, {len(retried)} resent"
     assert_equal(check("duplicated and replayed", faults, traffic, published, tmp_path))
+
+
+def test_input_out_of_order_within_the_allowed_disorder(pipeline_factory, tmp_path):
+    """Each record up to 4 minutes out of event-time order, identity stitches included, a
+    librdkafka producer and no partitioner setting; the workers allow 5 minutes."""
+    records = shuffled(stream(size(4000, 100_000), "crc32", seed=53), 2, PARTITIONS)
+    pipeline = pipeline_factory()
+    pipeline.settings["JOURNEY_MAX_DISORDER"] = "5m"
+    produce(pipeline, records, "crc32")
+    worker = pipeline.start_worker()
+    pipeline.wait_ready(worker, timeout=90)
+    published = settle(pipeline, records, tmp_path, timeout=size(120, 1800))
+    verdict = check("out of order by up to 4 min", "disorder", records, published, tmp_path)
+    assert_equal(verdict)
 
 
 @LONG

@@ -45,7 +45,7 @@ integration: install
 	$(BIN)/pytest tests/integration
 
 test: lint prometheus
-	$(BIN)/pytest -m "not long"
+	$(BIN)/pytest
 
 # Every reliability scenario at full size (200k-event backlogs): tens of minutes.
 test-reliability: install

@@ -2,7 +2,7 @@
 producer partitioner with no setting, workers joining, leaving and SIGKILLed under load,
 duplicated and resent input, input out of event-time order within the allowed disorder,
 a device with a clock in the future. `make test` runs
-the scenarios not marked long, at short sizes; `make test-reliability` all, at full size."""
+them at short sizes, `make test-reliability` at full size."""
 
 from __future__ import annotations
 
@@ -53,11 +53,7 @@ def stream(events: int, by: str, seed: int) -> list[tuple[str | None, bytes]]:
     return known_customers(events, events // 20, seed, PARTITIONS, by, anonymous=True)
 
 
-LONG = pytest.mark.long
-
-
-@pytest.mark.parametrize("by", [pytest.param("murmur2", marks=LONG), "crc32",
-                                pytest.param("fnv1a", marks=LONG)])  # fmt: skip
+@pytest.mark.parametrize("by", ["murmur2", "crc32", "fnv1a"])
 def test_a_backlog_from_any_partitioner_with_no_setting(pipeline_factory, tmp_path, by):
     records = stream(size(4000, 200_000), by, seed=41)
     pipeline = pipeline_factory()
@@ -97,7 +93,6 @@ def test_workers_joining_leaving_and_killed_under_load(pipeline_factory, tmp_pat
     assert_equal(verdict)
 
 
-@LONG
 def test_duplicated_and_replayed_input(pipeline_factory, tmp_path):
     """At-least-once producers: single records sent twice, and a batch sent again after
     it (a retried produce), as a producer that lost its acknowledgements does."""
@@ -133,7 +128,6 @@ def test_input_out_of_order_within_the_allowed_disorder(pipeline_factory, tmp_pa
     assert_equal(verdict)
 
 
-@LONG
 def test_a_device_with_a_clock_73_years_ahead(pipeline_factory, tmp_path):
     records = stream(size(3000, 50_000), "crc32", seed=59)
     wrong = {"event_id": "from-2099", "event_type": "cart_item_added",

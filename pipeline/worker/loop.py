@@ -49,7 +49,7 @@ _YIELD_EVERY = 25
 """Records processed between two turns of the event loop (sends and acks progress)."""
 _TICK_S = 0.25
 _POLLING_S = 1.0
-"""A source counts as caught up only while the loop has polled within this time."""
+"""A source counts as caught up only while the broker has answered a fetch within this time."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -88,7 +88,6 @@ class JourneyWorker:
         self.url = settings.advertised_url or f"http://{socket.gethostname()}:{settings.web_port}"
         self.owners = OwnerDirectory(owners_topic(settings.app_id), self.url)
         self._broker_checked = (-_BROKER_CHECK_EVERY_S, "")
-        self._polled = time.monotonic()
         self.publisher = Publisher(
             self.sink.send_all, self._commit, self._published, max_queued=_FLUSHES_QUEUED
         )
@@ -116,7 +115,6 @@ class JourneyWorker:
                     clock.result()  # the clock failed (could not publish): stop with it
                 self.publisher.raise_failure()
                 batch = await self.consumer.getmany(timeout_ms=100)
-                self._polled = time.monotonic()
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     await self._batch(records)
@@ -246,12 +244,16 @@ class JourneyWorker:
     # -- time -----------------------------------------------------------------
 
     def _caught_up(self, partition: int) -> bool:
-        """The loop is polling and input `partition` has no record waiting that it knows of."""
-        if time.monotonic() - self._polled > _POLLING_S:
+        """The broker answered a fetch of input `partition` within `_POLLING_S` and the worker
+        has read up to the high watermark it reported. While the broker cannot be reached no
+        fetch is answered, so an outage never makes a partition with records left look idle."""
+        tp = TopicPartition(EVENTS, partition)
+        fetched = self.consumer.last_poll_timestamp(tp)
+        if fetched is None or time.time() - fetched / 1000 > _POLLING_S:
             return False
-        high = self.consumer.highwater(TopicPartition(EVENTS, partition))
+        high = self.consumer.highwater(tp)
         expected = self.positions.expected.get((EVENTS, partition))
-        return high is None or expected is None or expected >= high
+        return high is not None and (expected or 0) >= high
 
     async def _clock(self) -> None:
         """Every tick: idle sources, announcements, wall-clock time on quiet partitions."""

@@ -96,9 +96,10 @@ class JourneyEngine:
         steps they cause between journeys here taken in place before time moves on."""
         timers = self.timers
         while (due := timers.next_deadline()) is not None and due <= now:
+            asked = len(out.aliases) + len(out.moves)
             for key in timers.pop_due(due):
                 self._due(self.states[key], due, out)
-            if out.aliases or out.moves:
+            if len(out.aliases) + len(out.moves) > asked:
                 self.stitch_locally(out)
 
     def _due(self, state: JourneyState, due: int, out: Outputs) -> None:

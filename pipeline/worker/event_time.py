@@ -54,12 +54,15 @@ class Source:
         self.idle = False
         self.last_record = now
 
-    def saw(self, event_time: int, now: float) -> None:
-        """A valid event was read from the partition at wall time `now`."""
+    def saw(self, event_time: int, now: float) -> bool:
+        """A valid event was read from the partition at wall time `now`; returns whether
+        its mark moved (a higher event time, or no longer idle)."""
+        self.last_record = now
+        moved = event_time > self.wm or self.idle
         if event_time > self.wm:
             self.wm = event_time
-        self.last_record = now
         self.idle = False
+        return moved
 
     def check_idle(self, now: float, idle_after: float, caught_up: bool) -> None:
         """Idle once caught up and quiet for `idle_after` seconds (a backlog is never idle)."""
@@ -76,6 +79,8 @@ class Alignment:
         self.marks: dict[int, Mark] = {}
         self.raw = 0
         """Minimum over the source marks (what this partition announces as `engine`)."""
+        self._floor = 0
+        """The lowest active source mark at the last computation."""
         self.value = 0
         """The watermark: `raw`, held back by every other partition's `engine` mark."""
 
@@ -87,10 +92,13 @@ class Alignment:
         mark = self.marks.get(source)
         if mark is None:
             mark = self.marks[source] = Mark(wm, engine, idle)
-        else:
-            mark.wm = max(mark.wm, wm)
-            mark.engine = max(mark.engine, engine)
-            mark.idle = idle
+            return self._recompute()
+        if idle == mark.idle and engine <= mark.engine and not idle and mark.wm > self._floor:
+            mark.wm = max(mark.wm, wm)  # not the lowest source: the minimum cannot move
+            return False
+        mark.wm = max(mark.wm, wm)
+        mark.engine = max(mark.engine, engine)
+        mark.idle = idle
         return self._recompute()
 
     def _recompute(self) -> bool:
@@ -98,7 +106,8 @@ class Alignment:
         if len(marks) < self.sources:
             return False
         active = [m.wm for m in marks.values() if not m.idle]
-        raw = min(active) - self.disorder if active else max(m.wm for m in marks.values())
+        self._floor = min(active) if active else 0
+        raw = self._floor - self.disorder if active else max(m.wm for m in marks.values())
         self.raw = max(self.raw, raw)
         others = [m.engine for s, m in marks.items() if s != self.partition]
         value = min(self.raw, *others) if others else self.raw

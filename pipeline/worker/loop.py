@@ -12,7 +12,7 @@ position and skipped.
 On assignment it recovers the partitions' state from the changelog (read up
 to a fence); on revocation it publishes what it has and lets them go. A clock
 turns every `_TICK_S`: idle sources, event-time announcements, wall-clock
-time on quiet partitions, gauges.
+time on quiet partitions; every second, the gauges.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ _FLUSHES_QUEUED = 4
 _YIELD_EVERY = 25
 """Records processed between two turns of the event loop (sends and acks progress)."""
 _TICK_S = 0.25
+_GAUGES_EVERY = 4
+"""Ticks between two refreshes of the state gauges (they walk every partition's table)."""
 _POLLING_S = 1.0
 """A source counts as caught up only while the broker has answered a fetch within this time."""
 
@@ -257,6 +259,7 @@ class JourneyWorker:
 
     async def _clock(self) -> None:
         """Every tick: idle sources, announcements, wall-clock time on quiet partitions."""
+        ticks = 0
         while True:
             await asyncio.sleep(_TICK_S)
             async with self.lock:
@@ -264,8 +267,10 @@ class JourneyWorker:
                 flush = self.processor.tick(time.monotonic(), self._caught_up)
                 if flush.messages or flush.writes:
                     self.publisher.submit(flush)
-                self.processor.update_gauges()
-                self._update_lag()
+                ticks += 1
+                if ticks % _GAUGES_EVERY == 0:
+                    self.processor.update_gauges()
+                    self._update_lag()
 
     def _update_lag(self) -> None:
         for partition in self.processor.assigned:

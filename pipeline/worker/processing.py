@@ -190,6 +190,8 @@ class Processor:
         between its own journeys in place, as offline (through the route topic they would
         arrive behind source marks that moved this very watermark on)."""
         out = batch.outputs
+        if not (out.aliases or out.moves):
+            return
         part.engine.stitch_locally(out)
         for anonymous_id, customer_key, at in out.aliases:
             self._route(batch, anonymous_id, {"kind": DETACH, "customer": customer_key, "at": at})
@@ -212,8 +214,8 @@ class Processor:
             batch.outcomes[Outcome.INVALID] += 1
             self._dead(batch, error.reason, str(error), origin, None, record.key)
             return
-        part.source.saw(event.occurred_at, now)
-        self._own_mark(record.partition, part, batch)
+        if part.source.saw(event.occurred_at, now):
+            self._own_mark(record.partition, part, batch)
         key = event.key
         if self.partition_of(key) != record.partition:
             batch.outcomes[Outcome.REROUTED] += 1

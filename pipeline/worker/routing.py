@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from kafka.partitioner.default import murmur2
@@ -93,8 +93,7 @@ def partitioner(partitions: int, name: str = "murmur2") -> Callable[[str], int]:
     return partition_of
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """A record as it was produced to the input topic."""
 
     raw: bytes

@@ -54,6 +54,7 @@ test-reliability: install
 bench: install
 	$(BIN)/python bench/process_bench.py
 	$(BIN)/python bench/stream_bench.py
+	$(BIN)/python bench/partitioner_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis out

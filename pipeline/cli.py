@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
@@ -32,6 +33,13 @@ def _settings() -> Settings:
 @click.version_option(__version__, prog_name="journey")
 def main() -> None:
     """Sessions, journey stages and cart-abandonment alerts from clickstream events."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (docker stop, systemd, Kubernetes) unwinds like Ctrl-C: every `finally` runs,
+    so an embedded broker is stopped with its command."""
+    raise SystemExit(128 + signum)
 
 
 @main.command()
@@ -271,4 +279,5 @@ def settings(markdown: bool) -> None:
     current = _settings()
     for field in fields(current):
         value = getattr(current, field.name)
-        click.echo(f"{field.name} = {'***' if 'password' in field.name and value else value}")
+        secret = ("password" in field.name or "token" in field.name) and value
+        click.echo(f"{field.name} = {'***' if secret else value}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .contract.codec import EventDecoder
+from .contract.drift import DRIFT_POLICIES, OMIT
 from .contract.rules_file import load_rules
 from .domain import CartPolicy, JourneyPolicy, SessionPolicy, default_rules
 
@@ -102,7 +103,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Port of /metrics, /healthz, /readyz and /customers/{key}.",
         _port,
     ),
-    Setting("JOURNEY_WEB_HOST", "web_host", "0.0.0.0", "Address the web port binds."),
+    Setting(
+        "JOURNEY_WEB_HOST",
+        "web_host",
+        "127.0.0.1",
+        "Address the web port binds: loopback only unless set (containers set `0.0.0.0`).",
+    ),
+    Setting(
+        "JOURNEY_API_TOKEN",
+        "api_token",
+        None,
+        "When set, `/customers/*` requires `Authorization: Bearer <token>` (401 otherwise);"
+        " `/metrics`, `/healthz` and `/readyz` stay open.",
+    ),
     Setting(
         "JOURNEY_ADVERTISED_URL",
         "advertised_url",
@@ -205,6 +218,15 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
     ),
     Setting(
+        "JOURNEY_DRIFT",
+        "drift",
+        OMIT,
+        "An event with a valid envelope but a malformed nested part (an order item without"
+        " an id): `omit` drops the part, processes the rest and reports it as a `partial`"
+        " dead letter; `block` refuses the whole event.",
+        _choice(*DRIFT_POLICIES),
+    ),
+    Setting(
         "JOURNEY_KAFKA_FETCH_MAX_WAIT",
         "fetch_max_wait_ms",
         "10ms",
@@ -290,7 +312,8 @@ class Settings:
     kafka_bootstrap: str | None = None
     app_id: str = "journey"
     web_port: int = 6066
-    web_host: str = "0.0.0.0"
+    web_host: str = "127.0.0.1"
+    api_token: str | None = field(default=None, repr=False)
     decoded_journeys: int = 5000
     advertised_url: str | None = None
     partitions: int = 8
@@ -304,6 +327,7 @@ class Settings:
     idle_after_ms: int = 10_000
     input_partitioner: str = "murmur2"
     max_clock_skew_ms: int = 3_600_000
+    drift: str = OMIT
     max_disorder_ms: int = 0
     session_timeout_ms: int = 10_000
     fetch_max_wait_ms: int = 10
@@ -335,7 +359,7 @@ class Settings:
 
     def decoder(self) -> EventDecoder:
         """The inbound event decoder with these limits (size, clock skew)."""
-        return EventDecoder(self.max_event_bytes, self.max_clock_skew_ms)
+        return EventDecoder(self.max_event_bytes, self.max_clock_skew_ms, self.drift)
 
     def policy(self, rules_path: str | None = None) -> JourneyPolicy:
         """The journey core's policy from these settings (and a rules file, if any)."""

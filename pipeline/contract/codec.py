@@ -3,7 +3,8 @@
 The JSON Schemas in `schemas/` are the contract. An inbound event passes a
 hand-written check of the schema's constraints (`quick_check`); one it cannot
 vouch for goes through the compiled schema (fastjsonschema), and each failure
-is mapped to a dead-letter reason code.
+is mapped to a dead-letter reason code. A malformed nested part is dropped
+rather than the event refused, unless `JOURNEY_DRIFT=block` (`drift`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastjsonschema
 import orjson
 
 from ..domain import SCHEMA_VERSION, Event, InvalidEvent, Reason, format_time
+from .drift import DRIFT_POLICIES, OMIT, Drop, field_label, part_to_drop, remove
 from .quick_check import plainly_valid
 
 __all__ = [
     "SCHEMA_DIR",
+    "Decoded",
     "EventDecoder",
     "dead_letter",
     "encode",
@@ -71,6 +74,10 @@ def _message(error: fastjsonschema.JsonSchemaValueException) -> str:
     return f"{text} (got {error.value!r})"
 
 
+_MAX_DROPS = 20
+"""Malformed parts dropped from one event at most; beyond, the event is refused."""
+
+
 class EventDecoder:
     """Record bytes to a validated `Event`; raises `InvalidEvent` with a reason code.
 
@@ -79,14 +86,19 @@ class EventDecoder:
     clock: it is refused (`future_timestamp`) before it can move any watermark.
     """
 
-    def __init__(self, max_bytes: int, max_skew_ms: int) -> None:
+    def __init__(self, max_bytes: int, max_skew_ms: int, drift: str = OMIT) -> None:
+        if drift not in DRIFT_POLICIES:
+            raise ValueError(f"drift policy {drift!r} is not one of {', '.join(DRIFT_POLICIES)}")
         self.max_bytes = max_bytes
         self.max_skew_ms = max_skew_ms
+        self.drift = drift
         self._validate: Callable[[Any], Any] = fastjsonschema.compile(load_schema(EVENT_SCHEMA))
 
-    def decode(self, raw: bytes, received_at: int) -> Event:
-        """The event in `raw`, a record received at `received_at` (epoch ms)."""
-        event = self._decode(raw)
+    def decode(self, raw: bytes, received_at: int) -> Decoded:
+        """The event in `raw`, a record received at `received_at` (epoch ms), with the parts
+        dropped from it under the `omit` drift policy."""
+        decoded = self._decode(raw)
+        event = decoded.event
         ahead = event.occurred_at - received_at
         if ahead > self.max_skew_ms:
             raise InvalidEvent(
@@ -95,9 +107,9 @@ class EventDecoder:
                 f" the record was received ({format_time(received_at)}); at most"
                 f" {self.max_skew_ms / 3_600_000:g} h ahead is accepted (JOURNEY_MAX_CLOCK_SKEW)",
             )
-        return event
+        return decoded
 
-    def _decode(self, raw: bytes) -> Event:
+    def _decode(self, raw: bytes) -> Decoded:
         if len(raw) > self.max_bytes:
             raise InvalidEvent(
                 Reason.OVERSIZE, f"record is {len(raw)} bytes; the limit is {self.max_bytes}"
@@ -110,12 +122,26 @@ class EventDecoder:
             raise InvalidEvent(
                 Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}"
             )
-        if not plainly_valid(data):
+        if plainly_valid(data):
+            return Decoded(Event.from_dict(data), ())
+        drops: list[Drop] = []
+        while True:
             try:
                 self._validate(data)
+                return Decoded(Event.from_dict(data), tuple(drops))
             except fastjsonschema.JsonSchemaValueException as error:
-                raise InvalidEvent(_reason(error), _message(error)) from None
-        return Event.from_dict(data)
+                path = [str(p) for p in error.path[1:]]
+                part = part_to_drop(path) if self.drift == OMIT else None
+                if part is None or len(drops) == _MAX_DROPS:
+                    raise InvalidEvent(_reason(error), _message(error)) from None
+                drops.append(Drop(part, field_label(path), _message(error)))
+                remove(data, part)
+
+
+class Decoded(NamedTuple):
+    event: Event
+    drops: tuple[Drop, ...]
+    """Malformed parts removed from the event (`JOURNEY_DRIFT=omit`), in order."""
 
 
 def dead_letter(

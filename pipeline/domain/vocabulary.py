@@ -63,6 +63,8 @@ class Reason:
     UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
     OVERSIZE = "oversize"
     LATE = "late"
+    PARTIAL = "partial"
+    """Processed without a malformed part, which was dropped (`JOURNEY_DRIFT=omit`)."""
     ALL = (
         MALFORMED_JSON,
         NOT_AN_OBJECT,
@@ -74,6 +76,7 @@ class Reason:
         UNKNOWN_SCHEMA_VERSION,
         OVERSIZE,
         LATE,
+        PARTIAL,
     )
 
 

@@ -2,15 +2,21 @@
 
 Used when `JOURNEY_KAFKA_BOOTSTRAP` is unset, and by the tests when no Docker
 engine answers. It keeps data in memory only: everything is gone when it stops.
+It never outlives the process that started it: stopped on exit (SIGTERM
+included, see `pipeline.cli`), and on Linux killed by the kernel when that
+process dies without a chance to stop it (`PR_SET_PDEATHSIG`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +35,16 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL when the parent dies (Linux)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def _accepts(bootstrap: str) -> bool:
@@ -103,6 +119,7 @@ def start_embedded_broker(
         stderr=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     broker = EmbeddedBroker(process, f"127.0.0.1:{advertised_port or port}")
     try:

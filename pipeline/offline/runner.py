@@ -22,6 +22,7 @@ import orjson
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..contract.codec import EventDecoder, dead_letter, late_error
+from ..contract.drift import Part, apply, describe
 from ..domain import (
     Event,
     InvalidEvent,
@@ -35,6 +36,9 @@ from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
 
 __all__ = ["Summary", "process_records"]
 
+_Valid = tuple[int, int, bytes, tuple[Part, ...]]
+"""A valid record: its event time, its index, its bytes, the parts dropped from it."""
+
 
 @dataclass(slots=True)
 class Summary:
@@ -43,6 +47,7 @@ class Summary:
     outputs: Counter[str] = field(default_factory=Counter)
     to_stage: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    fields_dropped: Counter[str] = field(default_factory=Counter)
     core: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -53,6 +58,7 @@ class Summary:
             "records_by_output": dict(self.outputs),
             "transitions_by_stage": dict(self.to_stage),
             "dead_letters_by_reason": dict(self.dead_letters),
+            "fields_dropped": dict(self.fields_dropped),
             "counters": dict(sorted(self.core.items())),
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.records / self.seconds) if self.seconds else None,
@@ -65,6 +71,7 @@ class Summary:
             ("records written", self.outputs),
             ("stage transitions by new stage", self.to_stage),
             ("dead letters by reason", self.dead_letters),
+            ("malformed parts dropped, by field", self.fields_dropped),
         ):
             lines.append(f"{title}:")
             lines += [f"  {name:<32} {n:>10}" for name, n in sorted(counts.items())] or ["  (none)"]
@@ -132,16 +139,20 @@ def process_records(
         files = _Files(out_dir, stack, summary)
         progress = stack.enter_context(_progress(None))
         reading = progress.add_task("validating", total=None)
-        valid: list[tuple[int, int, bytes]] = []
+        valid: list[_Valid] = []
         for index, raw in enumerate(records):
             summary.records += 1
             try:
-                event = decoder.decode(raw, received_at)
+                event, drops = decoder.decode(raw, received_at)
             except InvalidEvent as error:
                 summary.outcomes["invalid"] += 1
                 files.dead(error.reason, str(error), raw, index, None)
-            else:
-                valid.append((event.occurred_at, index, raw))
+                continue
+            parts = tuple(drop.part for drop in drops)
+            if drops:
+                summary.fields_dropped.update(drop.field for drop in drops)
+                files.dead(Reason.PARTIAL, describe(drops), raw, index, event)
+            valid.append((event.occurred_at, index, raw, parts))
             if index % 10_000 == 0:
                 progress.update(reading, completed=index)
         progress.remove_task(reading)
@@ -152,13 +163,14 @@ def process_records(
     return summary
 
 
-def _decoded(valid: list[tuple[int, int, bytes]]) -> Iterator[tuple[int, bytes, Event]]:
-    for _t, index, raw in valid:
-        yield index, raw, Event.from_dict(orjson.loads(raw))
+def _decoded(valid: list[_Valid]) -> Iterator[tuple[int, bytes, Event]]:
+    for _t, index, raw, parts in valid:
+        data = orjson.loads(raw)
+        yield index, raw, Event.from_dict(apply(data, parts) if parts else data)
 
 
 def _run(
-    valid: list[tuple[int, int, bytes]],
+    valid: list[_Valid],
     policy: JourneyPolicy,
     files: _Files,
     summary: Summary,

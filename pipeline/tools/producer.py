@@ -37,7 +37,7 @@ def keyed(records: Iterable[bytes], decoder: EventDecoder) -> Iterator[SendRecor
     """Raw records with their journey key and event time (both None when invalid)."""
     for raw in records:
         try:
-            event = decoder.decode(raw, int(time.time() * 1000))
+            event = decoder.decode(raw, int(time.time() * 1000)).event
         except InvalidEvent:
             yield SendRecord(None, raw, None)
         else:

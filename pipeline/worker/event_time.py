@@ -52,12 +52,13 @@ class Source:
     def __init__(self, wm: int = 0, now: float = 0.0) -> None:
         self.wm = wm
         self.idle = False
-        self.last_record = now
+        self.quiet_since = now
+        """Since when nothing was read while the partition was caught up."""
 
     def saw(self, event_time: int, now: float) -> bool:
         """A valid event was read from the partition at wall time `now`; returns whether
         its mark moved (a higher event time, or no longer idle)."""
-        self.last_record = now
+        self.quiet_since = now
         moved = event_time > self.wm or self.idle
         if event_time > self.wm:
             self.wm = event_time
@@ -65,8 +66,12 @@ class Source:
         return moved
 
     def check_idle(self, now: float, idle_after: float, caught_up: bool) -> None:
-        """Idle once caught up and quiet for `idle_after` seconds (a backlog is never idle)."""
-        self.idle = caught_up and now - self.last_record >= idle_after
+        """Idle once caught up and quiet for `idle_after` seconds. Quiet time counts only
+        while caught up (the broker answering): a backlog is never idle, and after an
+        outage producers get `idle_after` to deliver what they held back."""
+        if not caught_up:
+            self.quiet_since = now
+        self.idle = caught_up and now - self.quiet_since >= idle_after
 
 
 class Alignment:

@@ -95,6 +95,12 @@ class Metrics:
             "journey_dead_letters_total", "Records sent to the dead-letter topic, by reason.",
             ["reason"], registry=r,
         )  # fmt: skip
+        self.fields_dropped = Counter(
+            "journey_fields_dropped_total",
+            "Malformed parts dropped from events that were processed without them"
+            " (JOURNEY_DRIFT=omit), by the field at fault.",
+            ["field"], registry=r,
+        )  # fmt: skip
         self.transitions = Counter(
             "journey_stage_transitions_total", "Stage transitions published.",
             ["from_stage", "to_stage"], registry=r,

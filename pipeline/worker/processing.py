@@ -28,10 +28,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import orjson
-
 from ..config import Settings
 from ..contract.codec import dead_letter, encode, late_error
+from ..contract.drift import describe
 from ..domain import (
     NO_STAGE,
     STAGES,
@@ -209,11 +208,16 @@ class Processor:
         origin = Origin(raw, record.topic, record.partition, record.offset, received)
         batch.timestamps.append(received)
         try:
-            event = self.decoder.decode(raw, received)
+            event, drops = self.decoder.decode(raw, received)
         except InvalidEvent as error:
             batch.outcomes[Outcome.INVALID] += 1
             self._dead(batch, error.reason, str(error), origin, None, record.key)
             return
+        if drops:
+            origin = origin._replace(drops=tuple(drop.part for drop in drops))
+            for drop in drops:
+                self.metrics.fields_dropped.labels(drop.field).inc()
+            self._dead(batch, Reason.PARTIAL, describe(drops), origin, event, None)
         if part.source.saw(event.occurred_at, now):
             self._own_mark(record.partition, part, batch)
         key = event.key
@@ -239,7 +243,7 @@ class Processor:
         if routed.kind == EVENT:
             origin = routed.origin
             assert origin is not None
-            event = Event.from_dict(orjson.loads(origin.raw))  # validated where it was read
+            event = origin.event()
             self._step(part, event, origin, batch, header["key"], record.partition)
         elif routed.kind == MARK:
             source = header["src"]

@@ -32,6 +32,12 @@ def _error(status: int, message: str, **extra: object) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status, headers=headers)
 
 
+def _credentials(request: web.Request) -> dict[str, str]:
+    """The caller's Authorization, passed on to the owner (workers share one token)."""
+    given = request.headers.get("Authorization")
+    return {"Authorization": given} if given else {}
+
+
 def customer_handler(worker: JourneyWorker) -> web.RequestHandler:  # type: ignore[type-arg]
     async def customer(request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]
@@ -57,7 +63,8 @@ def customer_handler(worker: JourneyWorker) -> web.RequestHandler:  # type: igno
             async with (
                 aiohttp.ClientSession(timeout=_FORWARD_TIMEOUT) as session,
                 session.get(
-                    f"{owner}/customers/{quote(key, safe='')}", headers={FORWARDED_BY: worker.url}
+                    f"{owner}/customers/{quote(key, safe='')}",
+                    headers={FORWARDED_BY: worker.url, **_credentials(request)},
                 ) as answer,
             ):
                 body = await answer.read()

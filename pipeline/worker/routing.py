@@ -26,6 +26,9 @@ from typing import Any, NamedTuple
 import orjson
 from kafka.partitioner.default import murmur2
 
+from ..contract.drift import Part, apply
+from ..domain import Event
+
 __all__ = [
     "ABSORB",
     "DETACH",
@@ -101,6 +104,13 @@ class Origin(NamedTuple):
     partition: int
     offset: int
     timestamp: int
+    drops: tuple[Part, ...] = ()
+    """Malformed parts the decoder dropped from it (`pipeline.contract.drift`)."""
+
+    def event(self) -> Event:
+        """The event, decoded again after a hop (it was validated where it was read)."""
+        data = orjson.loads(self.raw)
+        return Event.from_dict(apply(data, self.drops) if self.drops else data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,8 @@ def seal(header: dict[str, Any], origin: Origin | None = None) -> bytes:
         return orjson.dumps(header) + b"\n"
     where = {"topic": origin.topic, "partition": origin.partition, "offset": origin.offset,
              "timestamp": origin.timestamp}  # fmt: skip
+    if origin.drops:
+        where["drops"] = origin.drops
     return orjson.dumps({**header, "origin": where}) + b"\n" + origin.raw
 
 
@@ -133,6 +145,8 @@ def open_envelope(value: bytes) -> Routed:
     head, _, payload = value.partition(b"\n")
     header: dict[str, Any] = orjson.loads(head)
     where = header.pop("origin", None)
+    if where is not None and "drops" in where:
+        where["drops"] = tuple(tuple(part) for part in where["drops"])
     origin = None if where is None else Origin(payload, **where)
     return Routed(header["kind"], header, origin)
 

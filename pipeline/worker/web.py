@@ -3,11 +3,13 @@
 `/metrics` (Prometheus text format), `/healthz` (the process is alive),
 `/readyz` (broker reachable, partitions assigned and state recovered, input
 not stuck; a JSON body says why not), `/customers/{key}` (the query API,
-`pipeline.query`).
+`pipeline.query`: personal data, so behind `JOURNEY_API_TOKEN` when set).
 """
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -19,6 +21,27 @@ if TYPE_CHECKING:
     from .loop import JourneyWorker
 
 __all__ = ["serve"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def bearer_only(token: str | None, handler: Handler) -> Handler:
+    """`handler` behind `Authorization: Bearer <token>` (401 otherwise); open when no token."""
+    if not token:
+        return handler
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response(
+                {"error": "a valid Authorization: Bearer token is required"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="journey"'},
+            )
+        return await handler(request)
+
+    return guarded
 
 
 def routes(worker: JourneyWorker) -> web.Application:
@@ -60,7 +83,8 @@ def routes(worker: JourneyWorker) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/customers/{key:.+}", customer_handler(worker))
+    customers = bearer_only(worker.settings.api_token, customer_handler(worker))
+    app.router.add_get("/customers/{key:.+}", customers)
     return app
 
 

@@ -126,7 +126,6 @@ class Pipeline:
             "JOURNEY_KAFKA_BOOTSTRAP": self.bootstrap,
             "JOURNEY_APP_ID": self.app_id,
             "JOURNEY_WEB_PORT": str(port),
-            "JOURNEY_WEB_HOST": "127.0.0.1",
             "JOURNEY_ADVERTISED_URL": f"http://127.0.0.1:{port}",
             "JOURNEY_PARTITIONS": str(PARTITIONS),
             "JOURNEY_KAFKA_SESSION_TIMEOUT": "6s",
@@ -164,10 +163,14 @@ class Pipeline:
         with urllib.request.urlopen(f"{self.url(index)}/metrics", timeout=2) as response:
             return response.read().decode()
 
-    def get(self, index: int, path: str) -> tuple[int, dict[str, str], Any]:
-        """GET `path` on a worker's web port: status, headers, JSON body."""
+    def get(self, index: int, path: str, token: bool = True) -> tuple[int, dict[str, str], Any]:
+        """GET `path` on a worker's web port: status, headers, JSON body. With `token`, the
+        workers' JOURNEY_API_TOKEN (if set) goes along."""
+        request = urllib.request.Request(f"{self.url(index)}{path}")
+        if token and self.settings.get("JOURNEY_API_TOKEN"):
+            request.add_header("Authorization", f"Bearer {self.settings['JOURNEY_API_TOKEN']}")
         try:
-            with urllib.request.urlopen(f"{self.url(index)}{path}", timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, dict(response.headers), orjson.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), orjson.loads(error.read())
@@ -197,22 +200,30 @@ class Pipeline:
 
         return EVENTS if name == "events" else name
 
-    def read(self, topic: str) -> list[dict[str, Any]]:
-        """Every record on `topic` so far, read to the end of each partition."""
+    def read(self, topic: str, timeout: float = 120) -> list[dict[str, Any]]:
+        """Every record on `topic` so far: read until two polls in a row bring nothing while
+        every partition's position is at its end offset, asked afresh each time (the embedded
+        broker may report it behind what is readable; a quiet poll alone is not the end)."""
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         consumer.seek_to_beginning()
         records: list[dict[str, Any]] = []
-        idle_polls = 0
-        while idle_polls < 2:
-            batch = consumer.poll(timeout_ms=300)
-            if not batch:
-                idle_polls += 1
-            for messages in batch.values():
-                records += [orjson.loads(m.value) for m in messages]
-        consumer.close()
-        return records
+        deadline = time.monotonic() + timeout
+        quiet_at_end = 0
+        try:
+            while quiet_at_end < 2:
+                batch = consumer.poll(timeout_ms=500)
+                for messages in batch.values():
+                    records += [orjson.loads(m.value) for m in messages]
+                ends = consumer.end_offsets(tps) if not batch else {}
+                at_end = ends and all(consumer.position(tp) >= ends[tp] for tp in tps)
+                quiet_at_end = quiet_at_end + 1 if at_end else 0
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{topic} was not read to its end in {timeout:.0f} s")
+            return records
+        finally:
+            consumer.close()
 
     def close(self) -> None:
         for index in range(len(self.workers)):

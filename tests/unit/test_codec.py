@@ -4,11 +4,13 @@ import orjson
 import pytest
 
 from pipeline.contract.codec import EventDecoder, dead_letter
+from pipeline.contract.drift import apply, describe
 from pipeline.domain import InvalidEvent, Reason
 
 from ..support import HOUR, T0
 
 decoder = EventDecoder(max_bytes=2048, max_skew_ms=HOUR)
+blocking = EventDecoder(max_bytes=2048, max_skew_ms=HOUR, drift="block")
 RECEIVED = T0
 GOOD = {
     "event_id": "e1",
@@ -48,14 +50,15 @@ def raw(**changes):
     ],
 )
 def test_bad_records_get_a_reason_code_and_a_message_naming_the_problem(record, reason, says):
+    """Under `JOURNEY_DRIFT=block`; under `omit` only the envelope's faults refuse an event."""
     with pytest.raises(InvalidEvent) as caught:
-        decoder.decode(record, RECEIVED)
+        blocking.decode(record, RECEIVED)
     assert caught.value.reason == reason
     assert says in str(caught.value)
 
 
 def test_unknown_fields_and_types_are_kept_and_epoch_millis_accepted():
-    event = decoder.decode(
+    event, _ = decoder.decode(
         raw(event_type="weather_checked", occurred_at=T0, extra={"x": 1}), RECEIVED
     )
     assert event.occurred_at == T0 and event.data["extra"] == {"x": 1}
@@ -63,7 +66,35 @@ def test_unknown_fields_and_types_are_kept_and_epoch_millis_accepted():
 
 
 def test_customer_id_is_the_journey_key_when_both_are_present():
-    assert decoder.decode(raw(customer_id="c1"), RECEIVED).key == "c1"
+    assert decoder.decode(raw(customer_id="c1"), RECEIVED).event.key == "c1"
+
+
+def test_omit_drops_the_malformed_part_and_keeps_the_event():
+    order = {"id": "o1", "value": 30, "items": [{"id": "p1", "price": 10}, {"id": None},
+                                                  {"id": "p3", "price": -5}]}  # fmt: skip
+    event, drops = decoder.decode(
+        raw(event_type="order_completed", order=order, product={"price": -1}, rating=9),
+        RECEIVED,
+    )
+    assert event.data["order"] == {"id": "o1", "value": 30, "items": [{"id": "p1", "price": 10}]}
+    assert "product" not in event.data and "rating" not in event.data
+    assert sorted(d.field for d in drops) == [
+        "order.items[].id", "order.items[].price", "product.price", "rating",
+    ]  # fmt: skip
+    assert "dropped order.items[1] (order.items[1].id must be string or integer" in describe(drops)
+    again = apply(orjson.loads(raw(event_type="order_completed", order=order,
+                                   product={"price": -1}, rating=9)),
+                  [d.part for d in drops])  # fmt: skip
+    assert again == event.data, "the drops replay on the original bytes (after a route hop)"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [raw(event_id=""), raw(anonymous_id=None), raw(occurred_at="tomorrow"), raw(schema_version=2)],
+)
+def test_omit_never_drops_the_envelope(record):
+    with pytest.raises(InvalidEvent):
+        decoder.decode(record, RECEIVED)
 
 
 def test_dead_letter_keeps_the_original_bytes():
@@ -73,5 +104,5 @@ def test_dead_letter_keeps_the_original_bytes():
 
 
 def test_an_event_up_to_the_allowed_skew_ahead_of_its_record_is_accepted():
-    assert decoder.decode(raw(occurred_at=T0 + HOUR), RECEIVED).occurred_at == T0 + HOUR
+    assert decoder.decode(raw(occurred_at=T0 + HOUR), RECEIVED).event.occurred_at == T0 + HOUR
     assert decoder.decode(raw(occurred_at=T0 - 400 * 24 * HOUR), RECEIVED)  # old is fine

@@ -18,7 +18,7 @@ def outputs_of(states) -> tuple[list, Counter]:
     engine = JourneyEngine(JourneyPolicy(), states)
     out = Outputs()
     for record in itertools.islice(generate(3000, 150, seed=5), 3000):
-        engine.ingest(decoder.decode(record.value, record.occurred_at), out)
+        engine.ingest(decoder.decode(record.value, record.occurred_at).event, out)
     engine.finish(out)
     return out.records, out.counts
 

@@ -74,10 +74,26 @@ def test_a_source_turns_idle_only_when_caught_up_and_quiet():
     source.saw(1000, now=1.0)
     source.check_idle(now=20.0, idle_after=10, caught_up=False)
     assert not source.idle, "a backlog is never idle"
-    source.check_idle(now=20.0, idle_after=10, caught_up=True)
+    source.check_idle(now=25.0, idle_after=10, caught_up=True)
+    assert not source.idle, "quiet for 5 s since caught up"
+    source.check_idle(now=30.0, idle_after=10, caught_up=True)
     assert source.idle
     source.saw(900, now=21.0)
     assert not source.idle and source.wm == 1000
+
+
+def test_quiet_time_counts_only_while_the_broker_answers():
+    """After an outage the source is not idle at once: producers get the idle time to
+    deliver what they held back."""
+    source = Source(0, now=0.0)
+    source.saw(1000, now=1.0)
+    source.check_idle(now=60.0, idle_after=10, caught_up=False)  # the broker is gone
+    source.check_idle(now=61.0, idle_after=10, caught_up=True)  # back, nothing new yet
+    assert not source.idle
+    source.check_idle(now=69.5, idle_after=10, caught_up=True)
+    assert not source.idle
+    source.check_idle(now=70.0, idle_after=10, caught_up=True)
+    assert source.idle
 
 
 def test_marks_are_announced_on_change_at_most_every_interval_and_at_once_on_idleness():

@@ -4,17 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install prometheus run test test-reliability lint unit integration bench clean
+.PHONY: install lock prometheus run test test-reliability lint unit integration bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Dependencies come from requirements.lock, every file checked against its hash;
+# `make lock` rewrites it from pyproject.toml (a test keeps the two in step).
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python >= 3.11 is required (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e '.[dev]'
+	$(BIN)/python -m pip install -qq --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install -qq --no-deps -e .
 	touch $(STAMP)
+
+lock:
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install -qq pip-tools
+	$(VENV)-lock/bin/pip-compile -q --generate-hashes --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links --allow-unsafe -o requirements.lock pyproject.toml
+	rm -rf $(VENV)-lock
 
 # Prometheus and promtool (Debian package) for the rule tests and the real
 # scrape test; installed when missing and possible, else those tests skip

@@ -207,6 +207,30 @@ def broker(port: int) -> None:
         running.stop()
 
 
+@main.command()
+@click.argument("keys", nargs=-1, required=True)
+def forget(keys: tuple[str, ...]) -> None:
+    """Erase customers (and the anonymous ids stitched to them) from a running pipeline's
+    state and changelog. Needs JOURNEY_KAFKA_BOOTSTRAP and the pipeline's JOURNEY_APP_ID."""
+    from kafka.errors import KafkaError
+
+    from .tools.forget import request_erasure
+
+    settings = _settings()
+    bootstrap = _configured_bootstrap(settings)
+    try:
+        sent = request_erasure(keys, settings, bootstrap)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    except KafkaError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"{sent} erasure requests sent; each owning worker applies its own in order"
+        " (journey_erasures_total); outputs already published stay on their topics",
+        err=True,
+    )
+
+
 @main.group()
 def topics() -> None:
     """Provision or list the pipeline's topics (JOURNEY_KAFKA_BOOTSTRAP required)."""

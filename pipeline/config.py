@@ -161,6 +161,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
     ),
     Setting(
+        "JOURNEY_ANONYMOUS_TTL",
+        "anonymous_ttl_ms",
+        "30d",
+        "Event-time inactivity after which a journey never stitched to a customer is removed"
+        " (state and changelog); a customer's journey goes once back to empty.",
+        parse_duration,
+    ),
+    Setting(
         "JOURNEY_ABANDON_AFTER",
         "abandon_after_ms",
         "30m",
@@ -322,6 +330,7 @@ class Settings:
     session_max_ms: int = 24 * 3_600_000
     lateness_ms: int = 5 * 60_000
     abandon_after_ms: int = 30 * 60_000
+    anonymous_ttl_ms: int = 30 * 86_400_000
     cooldown_ms: int = 24 * 3_600_000
     attribution_ms: int = 7 * 86_400_000
     idle_after_ms: int = 10_000
@@ -355,7 +364,14 @@ class Settings:
                 values[setting.attr] = setting.parse(text)
             except ValueError as error:
                 raise ConfigError(f"{setting.env}: {error}") from None
-        return cls(**values)
+        settings = cls(**values)
+        longest = max(settings.session_max_ms, settings.abandon_after_ms) + settings.lateness_ms
+        if settings.anonymous_ttl_ms <= longest:
+            raise ConfigError(
+                "JOURNEY_ANONYMOUS_TTL must exceed the longest session and the abandonment"
+                " time plus the lateness, or open sessions and carts would be removed"
+            )
+        return settings
 
     def decoder(self) -> EventDecoder:
         """The inbound event decoder with these limits (size, clock skew)."""
@@ -376,6 +392,7 @@ class Settings:
                 attribution_ms=self.attribution_ms,
             ),
             rules=load_rules(Path(path)) if path else default_rules(),
+            anonymous_ttl_ms=self.anonymous_ttl_ms,
         )
 
 

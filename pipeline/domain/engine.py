@@ -22,6 +22,7 @@ from .journey import (
     JourneyState,
     Outputs,
     advance,
+    expires_at,
     hold,
     next_deadline,
     process,
@@ -112,14 +113,39 @@ class JourneyEngine:
             self._touched(state)
             return
         advance(state, due, self.policy, out)
+        expiry = expires_at(state, self.policy)
+        if expiry is not None and expiry <= due:
+            self._remove(state, out)
+            return
         self._touched(state)
+
+    def _remove(self, state: JourneyState, out: Outputs) -> None:
+        """The journey is back to empty (or an anonymous one ran out its time): it goes."""
+        self._drop(state.key)
+        out.counts[Count.EXPIRED] += 1
+
+    def _drop(self, key: str) -> None:
+        """Take `key` out of the table; `take_dirty` names it so the shell writes a tombstone."""
+        del self.states[key]
+        self.timers.schedule(key, None)
+        self.stitching.discard(key)
+        self.dirty.add(key)
+
+    def forget(self, key: str) -> list[str]:
+        """Erase a journey (a request to be forgotten); returns the anonymous ids stitched to
+        it, whose aliases must be erased as well (None of it is a decision: no output)."""
+        state = self.states.get(key)
+        if state is None:
+            return []
+        self._drop(key)
+        linked = {*state.anonymous_ids, state.anonymous_id} - {None, key}
+        return sorted(i for i in linked if i is not None)
 
     def handle(self, event: Event, out: Outputs, key: str | None = None) -> str:
         """Process `event` under `key` (default: its journey key); returns the `Outcome`."""
         state = self.state(key or event.key)
         outcome = process(state, event, self.watermark, self.policy, out)
-        if outcome != Outcome.FORWARDED:
-            self._touched(state)
+        self._touched(state)
         return outcome
 
     def step(self, event: Event, out: Outputs, key: str | None = None) -> Step:
@@ -295,5 +321,6 @@ class JourneyEngine:
         return max(policy.sessions.gap_ms, policy.carts.abandon_after_ms) + lateness + 1
 
     def take_dirty(self) -> set[str]:
+        """Keys changed since the last call (a key no longer in `states` was removed)."""
         dirty, self.dirty = self.dirty, set()
         return dirty

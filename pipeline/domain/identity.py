@@ -33,7 +33,9 @@ STITCHED = "identity_stitched"
 
 def detach(state: JourneyState, customer_key: str) -> tuple[JourneyState, list[Any]]:
     """The tombstone that replaces `state` (pointing at `customer_key`) and what moves there."""
-    tombstone = JourneyState(key=state.key, anonymous_id=state.key, alias_of=customer_key)
+    tombstone = JourneyState(
+        key=state.key, anonymous_id=state.key, clock=state.clock, alias_of=customer_key
+    )
     tombstone.recent_ids = dict(state.recent_ids)
     return tombstone, state.to_data()
 

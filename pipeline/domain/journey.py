@@ -15,6 +15,7 @@ records whatever the batch sizes or timer cadence.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ __all__ = [
     "hold",
     "record_transition",
     "stitch_wanted",
+    "expire",
+    "expires_at",
     "replay_parked",
     "report_merge",
 ]
@@ -64,6 +67,8 @@ class Count:
     """A stitch asked for (`ALIASES`) has arrived and ended the customer's wait."""
     FORWARDED = "events_forwarded_to_customer"
     STITCH_WAIT_OVER_CAP = "stitch_wait_over_cap"
+    EXPIRED = "journeys_expired"
+    """Journeys removed: back to empty, or anonymous and inactive for the TTL."""
     CART_ITEMS_OVER_CAP = OVER_CAP
     CART_EVENT_WITHOUT_PRODUCT = NO_PRODUCT
 
@@ -81,6 +86,9 @@ class JourneyPolicy:
     """Recent transitions kept per journey for the query API."""
     max_parked: int = 1000
     """Events held per journey while a stitch is pending; past it the wait ends (counted)."""
+    anonymous_ttl_ms: int = 30 * 86_400_000
+    """Event-time inactivity after which a journey never stitched to a customer (and the
+    alias an anonymous id leaves behind when stitched) is removed."""
 
 
 @dataclass(slots=True)
@@ -355,15 +363,80 @@ def _is_duplicate(state: JourneyState, event_id: str, policy: JourneyPolicy) -> 
     return False
 
 
+def expires_at(state: JourneyState, policy: JourneyPolicy) -> int | None:
+    """Event time at which the journey is removed (None: it keeps something).
+
+    A customer's journey goes once it is back to empty: every stage signal out of its
+    window, no open session, no cart to judge, no recovery or alert cooldown running.
+    One never stitched to a customer (an anonymous journey, or the alias a stitched one
+    leaves) goes `anonymous_ttl_ms` after its last event. A journey waiting for a
+    stitch, holding events, or whose customer withdrew marketing consent is kept.
+    """
+    if (
+        not state.clock  # nothing ever happened to it
+        or state.awaiting
+        or state.parked
+        or state.held
+        or state.asked
+        or state.early
+        or state.stitch_to is not None
+        or state.cart.consent is False
+    ):
+        return None
+    lateness = policy.sessions.lateness_ms
+    if state.customer_id is None:
+        return state.clock + policy.anonymous_ttl_ms + lateness
+    cart, carts = state.cart, policy.carts
+    if state.sessions or cart.abandon_deadline(carts) is not None:
+        return None
+    windows = policy.rules.windows_ms
+    ends = [state.clock, *(at + windows[stage] for stage, at in state.signals.items())]
+    ends += [p.abandoned_at + carts.attribution_ms for p in cart.pending]
+    if cart.last_alert_at is not None:
+        ends.append(cart.last_alert_at + carts.cooldown_ms)
+    return max(ends) + lateness
+
+
+def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int | None:
+    """The event time at or before `until` at which the journey's timers, fired one by one,
+    remove it (None: they do not). Tried on a copy: an event may find the timers of its
+    journey not fired yet (the watermark behind it) and must find what they would do."""
+    probe = copy.deepcopy(state)
+    scratch = Outputs()
+    while (due := next_deadline(probe, policy)) is not None and due <= until:
+        advance(probe, due, policy, scratch)
+        removal = expires_at(probe, policy)
+        if removal is not None and removal <= due:
+            return due
+    return None
+
+
+def expire(state: JourneyState, at: int, policy: JourneyPolicy, out: Outputs) -> None:
+    """Take the decisions due up to the journey's removal at `at`, then empty it in place."""
+    advance(state, at, policy, out)
+    fresh = JourneyState(key=state.key)
+    for name in JourneyState.__slots__:
+        setattr(state, name, getattr(fresh, name))
+    out.counts[Count.EXPIRED] += 1
+
+
 def process(
     state: JourneyState, event: Event, watermark: int, policy: JourneyPolicy, out: Outputs
 ) -> str:
     """Apply one event (its key's state) and return its `Outcome`.
 
     An event older than `watermark - lateness` is late: it feeds stages and the
-    cart but no session, since the session it would belong to may have closed.
+    cart but no session, since the session it would belong to may have closed. A
+    journey whose removal falls before the event (its timer not fired yet) is
+    removed first, as it would have been.
     """
+    due = next_deadline(state, policy)
+    if due is not None and due <= event.occurred_at:
+        removal = removal_due(state, event.occurred_at, policy)
+        if removal is not None:
+            expire(state, removal, policy, out)
     if state.alias_of is not None and not event.customer_id:
+        state.clock = max(state.clock, event.occurred_at)  # the alias lives on while used
         return Outcome.FORWARDED
     if state.awaiting:
         if len(state.parked) < policy.max_parked:
@@ -469,5 +542,6 @@ def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
     expiry = next_expiry(state.signals, state.stage, policy.rules.windows_ms)
     if expiry is not None:
         candidates.append(expiry + lateness)
+    candidates.append(expires_at(state, policy))
     due = [c for c in candidates if c is not None]
     return min(due) if due else None

@@ -1,10 +1,11 @@
 """The state changelog: what a partition's state is written as, and how it is read back.
 
 One compacted topic, `{app}-journeys-changelog`, partition N holding partition
-N's state: one record per journey (key: the journey key), one per input
-position (`\\x00position/{topic}/{partition}`), and one for the partition's
-event time (`\\x00clock/{partition}`: its source's progress and its aligned
-watermark). Every value is `[partition, data]`.
+N's state: one record per journey (key: the journey key; a tombstone once the
+journey is removed), one per input position
+(`\\x00position/{topic}/{partition}`), and one for the partition's event time
+(`\\x00clock/{partition}`: its source's progress and its aligned watermark).
+Every value is `[partition, data]`.
 
 Recovery appends a one-record fence to each partition it is about to read and
 reads up to it, so no record is missed whatever high watermark the broker
@@ -39,8 +40,10 @@ _POSITION = b"\x00position/"
 _CLOCK = b"\x00clock/"
 
 
-def state_write(topic: str, partition: int, state: JourneyState) -> Message:
-    return (topic, state.key.encode(), encode([partition, state.to_data()]), partition)
+def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
+    """A journey's state, or a tombstone when it was removed (None)."""
+    value = None if state is None else encode([partition, state.to_data()])
+    return (topic, key.encode(), value, partition)
 
 
 def position_write(topic: str, partition: int, input_topic: str, expected: int) -> Message:

@@ -95,6 +95,10 @@ class Metrics:
             "journey_dead_letters_total", "Records sent to the dead-letter topic, by reason.",
             ["reason"], registry=r,
         )  # fmt: skip
+        self.erasures = Counter(
+            "journey_erasures_total", "Journeys erased on request (`journey forget`).",
+            registry=r,
+        )  # fmt: skip
         self.fields_dropped = Counter(
             "journey_fields_dropped_total",
             "Malformed parts dropped from events that were processed without them"

@@ -53,6 +53,7 @@ from .routing import (
     ABSORB,
     DETACH,
     EVENT,
+    FORGET,
     MARK,
     Origin,
     PartitionerGuess,
@@ -256,8 +257,21 @@ class Processor:
         elif routed.kind == ABSORB:
             replayed = engine.absorb(record.key.decode(), header["moved"], header["at"], out)
             out.released += [outcome for _event, outcome in replayed]
+        elif routed.kind == FORGET:
+            self._forget(part, record.key.decode(), batch)
         else:
             raise ValueError(f"unknown route record kind {routed.kind!r} at offset {record.offset}")
+
+    def _forget(self, part: Assigned, key: str, batch: Batch) -> None:
+        """Erase `key`'s journey here, and the aliases of the anonymous ids stitched to it
+        wherever they live."""
+        self.metrics.erasures.inc()
+        for linked in part.engine.forget(key):
+            if self.partition_of(linked) == self.partition_of(key):
+                part.engine.forget(linked)
+                self.metrics.erasures.inc()
+            else:
+                self._route(batch, linked, {"kind": FORGET})
 
     def _step(
         self,
@@ -360,13 +374,13 @@ class Processor:
         metrics.count_core(out.counts)
         topic = self.changelog_topic
         writes = [
-            state_write(topic, partition, part.engine.states[key])
+            state_write(topic, partition, key, part.engine.states.get(key))
             for partition, part in self.assigned.items()
             for key in part.engine.take_dirty()
         ]
         if writes:
             metrics.state_writes.inc(len(writes))
-            metrics.state_write_bytes.inc(sum(len(w[2]) for w in writes))
+            metrics.state_write_bytes.inc(sum(len(w[2] or b"") for w in writes))
         for (input_topic, partition), expected in self.positions.take_changed():
             writes.append(position_write(topic, partition, input_topic, expected))
         for partition in sorted(self.clocks_changed):

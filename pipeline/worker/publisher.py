@@ -20,8 +20,8 @@ from aiokafka.structs import TopicPartition
 
 __all__ = ["Flush", "Message", "Publisher"]
 
-Message = tuple[str, bytes | None, bytes, int | None]
-"""(topic, key, value, partition); partition None: by key."""
+Message = tuple[str, bytes | None, bytes | None, int | None]
+"""(topic, key, value, partition); partition None: by key; value None: a tombstone."""
 
 
 @dataclass

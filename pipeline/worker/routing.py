@@ -8,6 +8,8 @@ topic to the owning partition:
 - an event that arrived on another partition (a producer with another
   partitioner), or one of a device stitched to a customer (forwarded);
 - the two steps of an identity stitch (detach, absorb);
+- requests to erase a journey (`journey forget`), applied in order with the
+  events before them;
 - each source partition's event-time progress (`pipeline.worker.event_time`).
 
 An envelope is a small JSON header, a newline, and the payload: for an event
@@ -33,6 +35,7 @@ __all__ = [
     "ABSORB",
     "DETACH",
     "EVENT",
+    "FORGET",
     "MARK",
     "PARTITIONERS",
     "Origin",
@@ -126,7 +129,9 @@ EVENT = "event"
 DETACH = "detach"
 ABSORB = "absorb"
 MARK = "mark"
-"""Envelope kinds: an event, the two steps of a stitch, a source's event-time progress."""
+FORGET = "forget"
+"""Envelope kinds: an event, the two steps of a stitch, a source's event-time progress, a
+request to erase a journey (`journey forget`)."""
 
 
 def seal(header: dict[str, Any], origin: Origin | None = None) -> bytes:

@@ -24,10 +24,10 @@ class RecordSink:
         self.producer = producer
         self.partition_counts = partition_counts
 
-    def partition(self, topic: str, key: bytes | None, value: bytes) -> int:
+    def partition(self, topic: str, key: bytes | None, value: bytes | None) -> int:
         count = self.partition_counts[topic]
         if key is None:
-            return zlib.crc32(value) % count
+            return zlib.crc32(value or b"") % count
         return by_key(key, count)
 
     async def send_all(self, messages: list[Message]) -> None:
@@ -46,7 +46,7 @@ class RecordSink:
                 sends.append(await producer.send_batch(builder, topic, partition=partition))
                 builder = builders[topic, partition] = producer.create_batch()
                 if builder.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"a {len(value)}-byte record does not fit a record batch")
+                    raise ValueError(f"a {len(value or b'')}-byte record does not fit a batch")
         for (topic, partition), builder in builders.items():
             sends.append(await producer.send_batch(builder, topic, partition=partition))
         if sends:

@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python bench/process_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/partitioner_bench.py
+	$(BIN)/python bench/state_churn_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis out

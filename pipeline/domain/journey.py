@@ -374,6 +374,7 @@ def expires_at(state: JourneyState, policy: JourneyPolicy) -> int | None:
     """
     if (
         not state.clock  # nothing ever happened to it
+        or (state.sessions and state.customer_id is not None)  # the common case: open
         or state.awaiting
         or state.parked
         or state.held
@@ -430,13 +431,14 @@ def process(
     journey whose removal falls before the event (its timer not fired yet) is
     removed first, as it would have been.
     """
-    due = next_deadline(state, policy)
-    if due is not None and due <= event.occurred_at:
-        removal = removal_due(state, event.occurred_at, policy)
+    t = event.occurred_at
+    if t >= state.clock + policy.sessions.lateness_ms:  # no removal comes sooner
+        due = next_deadline(state, policy)
+        removal = removal_due(state, t, policy) if due is not None and due <= t else None
         if removal is not None:
             expire(state, removal, policy, out)
     if state.alias_of is not None and not event.customer_id:
-        state.clock = max(state.clock, event.occurred_at)  # the alias lives on while used
+        state.clock = max(state.clock, t)  # the alias lives on while used
         return Outcome.FORWARDED
     if state.awaiting:
         if len(state.parked) < policy.max_parked:
@@ -447,7 +449,6 @@ def process(
         replay_parked(state, policy, out)
     if _is_duplicate(state, event.event_id, policy):
         return Outcome.DUPLICATE
-    t = event.occurred_at
     state.clock = max(state.clock, t)
     _settle(state, t, policy, out)
     _learn(state, event, policy, out)

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-__all__ = ["BrokerError", "EmbeddedBroker", "embedded_broker", "wait_for_broker"]
+__all__ = [
+    "BrokerError",
+    "EmbeddedBroker",
+    "die_with_parent",
+    "embedded_broker",
+    "wait_for_broker",
+]
 
 
 class BrokerError(RuntimeError):
@@ -40,7 +46,7 @@ def _free_port() -> int:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: the kernel sends SIGKILL when the parent dies (Linux)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
@@ -119,7 +125,7 @@ def start_embedded_broker(
         stderr=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     broker = EmbeddedBroker(process, f"127.0.0.1:{advertised_port or port}")
     try:

@@ -29,6 +29,7 @@ from rich.text import Text
 from ..config import Settings
 from ..domain import STAGES
 from ..kafka.admin import ensure_topics
+from ..kafka.broker import die_with_parent
 from ..topics import OUTPUT_TOPICS
 from .generate import generate
 from .producer import Pacing, SendRecord, send_records
@@ -156,7 +157,10 @@ def _start_worker(bootstrap: str, log_path: Path) -> subprocess.Popen[bytes]:
     journey = Path(sys.executable).parent / "journey"
     command = [str(journey)] if journey.exists() else [sys.executable, "-m", "pipeline.cli"]
     with log_path.open("wb") as log:
-        return subprocess.Popen([*command, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [*command, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )  # fmt: skip
 
 
 def run_live(settings: Settings, bootstrap: str, demo: Demo) -> None:

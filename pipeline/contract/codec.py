@@ -20,7 +20,7 @@ import fastjsonschema
 import orjson
 
 from ..domain import SCHEMA_VERSION, Event, InvalidEvent, Reason, format_time
-from .drift import DRIFT_POLICIES, OMIT, Drop, field_label, part_to_drop, remove
+from .drift import DRIFT_POLICIES, OMIT, Drop, Part, field_label, part_to_drop, remove
 from .quick_check import plainly_valid
 
 __all__ = [
@@ -142,6 +142,11 @@ class Decoded(NamedTuple):
     event: Event
     drops: tuple[Drop, ...]
     """Malformed parts removed from the event (`JOURNEY_DRIFT=omit`), in order."""
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """What was removed, in order: for `drift.decode_again` after a hop."""
+        return tuple(drop.part for drop in self.drops)
 
 
 def dead_letter(

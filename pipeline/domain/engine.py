@@ -138,8 +138,7 @@ class JourneyEngine:
         if state is None:
             return []
         self._drop(key)
-        linked = {*state.anonymous_ids, state.anonymous_id} - {None, key}
-        return sorted(i for i in linked if i is not None)
+        return sorted({i for i in (*state.anonymous_ids, state.anonymous_id) if i and i != key})
 
     def handle(self, event: Event, out: Outputs, key: str | None = None) -> str:
         """Process `event` under `key` (default: its journey key); returns the `Outcome`."""

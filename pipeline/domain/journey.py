@@ -388,7 +388,7 @@ def expires_at(state: JourneyState, policy: JourneyPolicy) -> int | None:
     if state.customer_id is None:
         return state.clock + policy.anonymous_ttl_ms + lateness
     cart, carts = state.cart, policy.carts
-    if state.sessions or cart.abandon_deadline(carts) is not None:
+    if cart.abandon_deadline(carts) is not None:
         return None
     windows = policy.rules.windows_ms
     ends = [state.clock, *(at + windows[stage] for stage, at in state.signals.items())]
@@ -402,13 +402,19 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
     """The event time at or before `until` at which the journey's timers, fired one by one,
     remove it (None: they do not). Tried on a copy: an event may find the timers of its
     journey not fired yet (the watermark behind it) and must find what they would do."""
+    if until < state.clock + policy.sessions.lateness_ms:
+        return None  # no removal comes sooner
+    due = next_deadline(state, policy)
+    if due is None or due > until:
+        return None
     probe = copy.deepcopy(state)
     scratch = Outputs()
-    while (due := next_deadline(probe, policy)) is not None and due <= until:
+    while due is not None and due <= until:
         advance(probe, due, policy, scratch)
         removal = expires_at(probe, policy)
         if removal is not None and removal <= due:
             return due
+        due = next_deadline(probe, policy)
     return None
 
 
@@ -432,11 +438,9 @@ def process(
     removed first, as it would have been.
     """
     t = event.occurred_at
-    if t >= state.clock + policy.sessions.lateness_ms:  # no removal comes sooner
-        due = next_deadline(state, policy)
-        removal = removal_due(state, t, policy) if due is not None and due <= t else None
-        if removal is not None:
-            expire(state, removal, policy, out)
+    removal = removal_due(state, t, policy)
+    if removal is not None:
+        expire(state, removal, policy, out)
     if state.alias_of is not None and not event.customer_id:
         state.clock = max(state.clock, t)  # the alias lives on while used
         return Outcome.FORWARDED

@@ -22,7 +22,7 @@ import orjson
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..contract.codec import EventDecoder, dead_letter, late_error
-from ..contract.drift import Part, apply, describe
+from ..contract.drift import Part, decode_again, describe
 from ..domain import (
     Event,
     InvalidEvent,
@@ -143,16 +143,16 @@ def process_records(
         for index, raw in enumerate(records):
             summary.records += 1
             try:
-                event, drops = decoder.decode(raw, received_at)
+                decoded = decoder.decode(raw, received_at)
             except InvalidEvent as error:
                 summary.outcomes["invalid"] += 1
                 files.dead(error.reason, str(error), raw, index, None)
                 continue
-            parts = tuple(drop.part for drop in drops)
+            event, drops = decoded
             if drops:
                 summary.fields_dropped.update(drop.field for drop in drops)
                 files.dead(Reason.PARTIAL, describe(drops), raw, index, event)
-            valid.append((event.occurred_at, index, raw, parts))
+            valid.append((event.occurred_at, index, raw, decoded.parts))
             if index % 10_000 == 0:
                 progress.update(reading, completed=index)
         progress.remove_task(reading)
@@ -165,8 +165,7 @@ def process_records(
 
 def _decoded(valid: list[_Valid]) -> Iterator[tuple[int, bytes, Event]]:
     for _t, index, raw, parts in valid:
-        data = orjson.loads(raw)
-        yield index, raw, Event.from_dict(apply(data, parts) if parts else data)
+        yield index, raw, decode_again(raw, parts)
 
 
 def _run(

@@ -209,16 +209,17 @@ class Processor:
         origin = Origin(raw, record.topic, record.partition, record.offset, received)
         batch.timestamps.append(received)
         try:
-            event, drops = self.decoder.decode(raw, received)
+            decoded = self.decoder.decode(raw, received)
         except InvalidEvent as error:
             batch.outcomes[Outcome.INVALID] += 1
             self._dead(batch, error.reason, str(error), origin, None, record.key)
             return
-        if drops:
-            origin = origin._replace(drops=tuple(drop.part for drop in drops))
-            for drop in drops:
+        event = decoded.event
+        if decoded.drops:
+            origin = origin._replace(drops=decoded.parts)
+            for drop in decoded.drops:
                 self.metrics.fields_dropped.labels(drop.field).inc()
-            self._dead(batch, Reason.PARTIAL, describe(drops), origin, event, None)
+            self._dead(batch, Reason.PARTIAL, describe(decoded.drops), origin, event, None)
         if part.source.saw(event.occurred_at, now):
             self._own_mark(record.partition, part, batch)
         key = event.key
@@ -267,7 +268,7 @@ class Processor:
         wherever they live."""
         self.metrics.erasures.inc()
         for linked in part.engine.forget(key):
-            if self.partition_of(linked) == self.partition_of(key):
+            if part.engine.here(linked):
                 part.engine.forget(linked)
                 self.metrics.erasures.inc()
             else:

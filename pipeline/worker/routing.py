@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import orjson
 from kafka.partitioner.default import murmur2
 
-from ..contract.drift import Part, apply
+from ..contract.drift import Part, decode_again
 from ..domain import Event
 
 __all__ = [
@@ -112,8 +112,7 @@ class Origin(NamedTuple):
 
     def event(self) -> Event:
         """The event, decoded again after a hop (it was validated where it was read)."""
-        data = orjson.loads(self.raw)
-        return Event.from_dict(apply(data, self.drops) if self.drops else data)
+        return decode_again(self.raw, self.drops)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock prometheus run test test-reliability lint unit integration bench clean
+.PHONY: install lock debian-tools run test test-reliability lint unit integration bench clean
 
 install: $(STAMP)
 
@@ -25,19 +25,22 @@ lock:
 		--no-emit-find-links --allow-unsafe -o requirements.lock pyproject.toml
 	rm -rf $(VENV)-lock
 
-# Prometheus and promtool (Debian package) for the rule tests and the real
-# scrape test; installed when missing and possible, else those tests skip
-# and say why.
-prometheus:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing the Debian package prometheus"; \
-		apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
-		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
-		echo "could not install prometheus: its tests will be skipped"; \
-	else \
-		echo "prometheus is not installed (apt-get install prometheus): its tests will be skipped"; \
-	fi
+# Debian packages some tests use: Prometheus and promtool (the rule tests, the
+# real scrape test) and Chromium (the journey map page in a real browser).
+# Installed when missing and possible, else those tests skip and say why.
+debian-tools:
+	@for need in prometheus:promtool chromium:chromium; do \
+		package=$${need%%:*}; tool=$${need##*:}; \
+		command -v $$tool >/dev/null && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing the Debian package $$package"; \
+			apt-get install -y -qq --no-install-recommends $$package >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $$package >/dev/null; } || \
+			echo "could not install $$package: its tests will be skipped"; \
+		else \
+			echo "$$package is not installed (apt-get install $$package): its tests will be skipped"; \
+		fi; \
+	done
 
 run: install
 	$(BIN)/journey run
@@ -53,7 +56,7 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-test: lint prometheus
+test: lint debian-tools
 	$(BIN)/pytest
 
 # Every reliability scenario at full size (200k-event backlogs): tens of minutes.

@@ -7,6 +7,8 @@ counted from its first record to its last (group join excluded):
 
 - worker: one `journey worker` process (every output on), until every input
   record's outputs, state and offset are written and committed;
+- worker_no_analytics: the same with `JOURNEY_ANALYTICS=off` (what the windowed
+  paths, funnels and voice-of-the-customer tables cost);
 - raw: an aiokafka consume -> orjson decode -> orjson encode -> produce loop
   (batched `getmany`, no journey logic): the client's practical limit here;
   raw and worker are each the best of two runs, alternating (figures on this
@@ -144,7 +146,9 @@ def wait_count(count: Any, target: int, timeout: float, what: str) -> tuple[floa
         time.sleep(0.05)
 
 
-def worker_env(bootstrap: str, app_id: str, port: int, data: Path) -> dict[str, str]:
+def worker_env(
+    bootstrap: str, app_id: str, port: int, data: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     return {
         **os.environ,
         "JOURNEY_KAFKA_BOOTSTRAP": bootstrap,
@@ -156,6 +160,7 @@ def worker_env(bootstrap: str, app_id: str, port: int, data: Path) -> dict[str, 
         "JOURNEY_IDLE_AFTER": "1s",  # quiet partitions release identity stitches soon
         "JOURNEY_LOG_LEVEL": "warning",
         "JOURNEY_DATA_DIR": str(data),
+        **(extra or {}),
     }
 
 
@@ -272,14 +277,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_workers(
-    bootstrap: str, app_id: str, ports: tuple[int, ...], tmp: Path
+    bootstrap: str,
+    app_id: str,
+    ports: tuple[int, ...],
+    tmp: Path,
+    extra: dict[str, str] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
     """Start one worker per port at once; return when all answer /readyz."""
     processes = []
     for port in ports:
         with (tmp / f"worker-{port}.log").open("wb") as out:
             processes.append(subprocess.Popen(
-                [str(JOURNEY), "worker"], env=worker_env(bootstrap, app_id, port, tmp / str(port)),
+                [str(JOURNEY), "worker"],
+                env=worker_env(bootstrap, app_id, port, tmp / str(port), extra),
                 stdout=subprocess.DEVNULL, stderr=out,
             ))  # fmt: skip
     for port, process in zip(ports, processes, strict=True):
@@ -299,11 +309,16 @@ def keys_held(port: int) -> int:
 
 
 def workers_rate(
-    bootstrap: str, app_id: str, ports: tuple[int, ...], events: int, tmp: Path
+    bootstrap: str,
+    app_id: str,
+    ports: tuple[int, ...],
+    events: int,
+    tmp: Path,
+    extra: dict[str, str] | None = None,
 ) -> tuple[float, list[subprocess.Popen[bytes]]]:
     """Start workers on the loaded input; events/s from their first committed record to the
     last. Returns the rate and the running workers."""
-    workers = start_workers(bootstrap, app_id, ports, tmp)
+    workers = start_workers(bootstrap, app_id, ports, tmp, extra)
     try:
         first, done = wait_count(
             lambda: sum(consumed(port) for port in ports), events, 1800, f"{len(ports)} worker(s)"
@@ -386,6 +401,7 @@ def offline(records: list[tuple[str, bytes]], tmp: Path) -> dict[str, float]:
 ROWS = (
     ("raw", "aiokafka consume -> orjson decode/encode -> produce"),
     ("worker", "journey worker, every output on"),
+    ("worker_no_analytics", "journey worker, JOURNEY_ANALYTICS=off"),
     ("worker_x2", "two journey workers (2 cores, shared with the broker)"),
     ("faust_naive", "faust agent, async for, Table write per event"),
     ("quix", "Quix Streams, stateful apply (RocksDB)"),
@@ -426,6 +442,7 @@ RATIO_TARGETS = {
     "worker_vs_quix": "report (goal >= 1)",
     "offline_vs_parse": ">= 0.3",
     "worker_x2_vs_worker": "report",
+    "analytics_cost": "<= 0.15",
 }
 
 
@@ -434,6 +451,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--skip-peers", action="store_true", help="Leave out faust and Quix.")
+    parser.add_argument(
+        "--throughput-only", action="store_true",
+        help="Only raw, worker and worker_no_analytics (no scaling, latency, memory, peers).",
+    )  # fmt: skip
     parser.add_argument(
         "--memory-keys", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
         help="Active keys to bring the worker to for the memory figures.",
@@ -460,24 +481,37 @@ def main() -> None:
         port = 6170
         rates["produce"] = asyncio.run(load(bootstrap, records, 0))
         print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
-        # best of two, alternating, for both: this machine's figures vary by 10-20 %
-        worker, tries = None, {"raw": [], "worker": []}
+        # best of two, alternating, for each: this machine's figures vary by 10-20 %
+        worker, tries = None, {"raw": [], "worker": [], "worker_no_analytics": []}
+        off = {"JOURNEY_ANALYTICS": "off"}
         for attempt in range(2):
             tries["raw"].append(
                 asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
             )
+            rate, [plain] = workers_rate(
+                bootstrap, f"bench-off{attempt}", (port,), len(records), tmp, off
+            )
+            stop(plain)
+            tries["worker_no_analytics"].append(rate)
             if worker is not None:
                 stop(worker)
             rate, [worker] = workers_rate(bootstrap, f"bench{attempt}", (port,), len(records), tmp)
             tries["worker"].append(rate)
         rates.update({name: max(values) for name, values in tries.items()})
         figures["tries"] = {name: [round(v) for v in values] for name, values in tries.items()}
+        if args.throughput_only:
+            stop(worker)
+            print(f"raw {tries['raw']}, worker {tries['worker']}, no analytics"
+                  f" {tries['worker_no_analytics']} events/s; analytics cost"
+                  f" {1 - rates['worker'] / rates['worker_no_analytics']:.1%}")  # fmt: skip
+            return
         try:
             time.sleep(1.5)  # the table gauges are refreshed every second
             figures["worker_rss_mb"] = {"after_input": round(rss_mb(worker.pid)),
                                         "keys": keys_held(port)}  # fmt: skip
             print(f"raw        {tries['raw']} events/s", flush=True)
             print(f"worker     {tries['worker']} events/s", flush=True)
+            print(f"no analytics {tries['worker_no_analytics']} events/s", flush=True)
             rates["worker_x2"] = scaling(records, tmp)
             print(f"worker_x2  {rates['worker_x2']:>10,.0f} events/s", flush=True)
             end = max(r.occurred_at for r in stream) + 3_600_000
@@ -510,6 +544,7 @@ def main() -> None:
         "worker_vs_raw": rates["worker"] / rates["raw"],
         "offline_vs_parse": rates["offline"] / rates["parse_only"],
         "worker_x2_vs_worker": rates["worker_x2"] / rates["worker"],
+        "analytics_cost": 1 - rates["worker"] / rates["worker_no_analytics"],
     }
     for peer_name in ("faust_naive", "quix"):
         if peer_name in rates:

@@ -47,14 +47,18 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path), required=True)
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False), help="Stage-rules file.")
+@click.option("--funnels", type=click.Path(exists=True, dir_okay=False), help="Funnels file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def process(input_path: str, fmt: str, output_dir: Path, rules: str | None, as_json: bool) -> None:
+def process(
+    input_path: str, fmt: str, output_dir: Path, rules: str | None, funnels: str | None,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Run the journey core over a file; write the topics' records as JSONL files."""
     from .offline.runner import process_records
 
     settings = _settings()
     try:
-        policy = settings.policy(rules)
+        policy = settings.policy(rules, funnels)
     except RulesFileError as error:
         raise click.UsageError(str(error)) from None
     try:
@@ -68,6 +72,27 @@ def process(input_path: str, fmt: str, output_dir: Path, rules: str | None, as_j
     else:
         click.echo(summary.render())
         click.echo(f"outputs in {output_dir}/")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write. Default: OUT_DIR/journey-map.html.")  # fmt: skip
+def report(out_dir: Path, output: Path | None) -> None:
+    """Draw the journey map of a `journey process` output folder as one static HTML file."""
+    from .tools.report import ReportError, write_report
+
+    target = output or out_dir / "journey-map.html"
+    try:
+        data = write_report(out_dir, target)
+    except ReportError as error:
+        raise click.UsageError(str(error)) from None
+    every = data["all"]
+    steps = sum(s["count"] for s in every["paths"]["event_type"]["steps"])
+    click.echo(
+        f"journey map of {steps:,} steps, {len(every['funnels'])} funnels and"
+        f" {sum(r['responses'] for r in every['voc']['overall']):,} answers: {target}"
+    )
 
 
 @main.command()

@@ -16,8 +16,9 @@ from typing import Any
 
 from .contract.codec import EventDecoder
 from .contract.drift import DRIFT_POLICIES, OMIT
-from .contract.rules_file import load_rules
+from .contract.rules_file import load_funnels, load_page_rules, load_rules
 from .domain import CartPolicy, JourneyPolicy, SessionPolicy, default_rules
+from .domain.analytics import AnalyticsPolicy, PageRules, default_document, funnels_from_dict
 
 __all__ = ["PARTITIONER_NAMES", "SETTINGS", "ConfigError", "Settings", "parse_duration"]
 
@@ -271,6 +272,46 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of a stage-rules JSON file (schemas/stage-rules.v1.json). Unset: the defaults.",
     ),
     Setting(
+        "JOURNEY_ANALYTICS",
+        "analytics",
+        "on",
+        "The journey analytics (paths, funnels, voice of the customer): on or off.",
+        _choice("on", "off"),
+    ),
+    Setting(
+        "JOURNEY_ANALYTICS_WINDOW",
+        "analytics_window_ms",
+        "1h",
+        "Length of the analytics' tumbling event-time windows (at least 1m, dividing a day).",
+        parse_duration,
+    ),
+    Setting(
+        "JOURNEY_ANALYTICS_KEEP",
+        "analytics_keep_ms",
+        "28d",
+        "How much event time of analytics each worker holds for the analytics API and the map.",
+        parse_duration,
+    ),
+    Setting(
+        "JOURNEY_PATHS_TOP",
+        "paths_top",
+        "50",
+        "Per window and node, the next nodes shown exactly; the rest are summed under (other).",
+        _positive_int,
+    ),
+    Setting(
+        "JOURNEY_FUNNELS",
+        "funnels",
+        None,
+        "Path of a funnels JSON file (schemas/funnels.v1.json). Unset: checkout and stages.",
+    ),
+    Setting(
+        "JOURNEY_PAGE_RULES",
+        "page_rules",
+        None,
+        "Path of a page-rules JSON file (schemas/page-rules.v1.json): ids in URL paths, aliases.",
+    ),
+    Setting(
         "JOURNEY_MAX_EVENT_BYTES",
         "max_event_bytes",
         "65536",
@@ -342,6 +383,12 @@ class Settings:
     fetch_max_wait_ms: int = 10
     batch_size: int = 1000
     stage_rules: str | None = None
+    analytics: str = "on"
+    analytics_window_ms: int = 3_600_000
+    analytics_keep_ms: int = 28 * 86_400_000
+    paths_top: int = 50
+    funnels: str | None = None
+    page_rules: str | None = None
     max_event_bytes: int = 65536
     data_dir: str = ".journey"
     log_level: str = "info"
@@ -371,14 +418,22 @@ class Settings:
                 "JOURNEY_ANONYMOUS_TTL must exceed the longest session and the abandonment"
                 " time plus the lateness, or open sessions and carts would be removed"
             )
+        window = settings.analytics_window_ms
+        if window < 60_000 or 86_400_000 % window:
+            raise ConfigError(
+                f"JOURNEY_ANALYTICS_WINDOW: {window} ms must be at least 1m and divide a day"
+                " (e.g. 5m, 15m, 1h, 1d)"
+            )
         return settings
 
     def decoder(self) -> EventDecoder:
         """The inbound event decoder with these limits (size, clock skew)."""
         return EventDecoder(self.max_event_bytes, self.max_clock_skew_ms, self.drift)
 
-    def policy(self, rules_path: str | None = None) -> JourneyPolicy:
-        """The journey core's policy from these settings (and a rules file, if any)."""
+    def policy(
+        self, rules_path: str | None = None, funnels_path: str | None = None
+    ) -> JourneyPolicy:
+        """The journey core's policy from these settings (and rules and funnels files)."""
         path = rules_path or self.stage_rules
         return JourneyPolicy(
             sessions=SessionPolicy(
@@ -393,6 +448,27 @@ class Settings:
             ),
             rules=load_rules(Path(path)) if path else default_rules(),
             anonymous_ttl_ms=self.anonymous_ttl_ms,
+            analytics=self.analytics_policy(funnels_path),
+        )
+
+    def analytics_policy(self, funnels_path: str | None = None) -> AnalyticsPolicy | None:
+        """The analytics' policy (None when off): windows close once every session with an
+        event in them has closed, and stay until no session can reach back into them."""
+        if self.analytics != "on":
+            return None
+        funnels = funnels_path or self.funnels
+        close_after = self.session_gap_ms + self.lateness_ms
+        return AnalyticsPolicy(
+            window_ms=self.analytics_window_ms,
+            top=self.paths_top,
+            pages=load_page_rules(Path(self.page_rules))
+            if self.page_rules
+            else PageRules.from_dict(default_document("default_page_rules")),
+            funnels=load_funnels(Path(funnels))
+            if funnels
+            else funnels_from_dict(default_document("default_funnels")),
+            close_after_ms=close_after,
+            keep_ms=self.session_max_ms + close_after,
         )
 
 

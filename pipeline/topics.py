@@ -8,6 +8,7 @@ __all__ = [
     "DEAD_LETTER",
     "DEAD_LETTER_FILE",
     "EVENTS",
+    "DECISION_TOPICS",
     "OUTPUT_FILES",
     "OUTPUT_TOPICS",
     "PUBLIC_TOPICS",
@@ -24,12 +25,21 @@ OUTPUT_TOPICS: dict[str, str] = {
     Output.TRANSITIONS: "journey.stage-transitions",
     Output.CART_ALERTS: "journey.cart-abandonments",
     Output.SESSIONS: "journey.sessions",
+    Output.PATHS: "journey.paths",
+    Output.FUNNELS: "journey.funnels",
+    Output.VOC: "journey.voc",
 }
+
+DECISION_TOPICS: dict[str, str] = {o: OUTPUT_TOPICS[o] for o in Output.DECISIONS}
+"""The outputs whose records carry a decision id (the analytics come in windowed parts)."""
 
 OUTPUT_FILES: dict[str, str] = {
     Output.TRANSITIONS: "stage-transitions.jsonl",
     Output.CART_ALERTS: "cart-abandonments.jsonl",
     Output.SESSIONS: "sessions.jsonl",
+    Output.PATHS: "paths.jsonl",
+    Output.FUNNELS: "funnels.jsonl",
+    Output.VOC: "voc.jsonl",
 }
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 

@@ -12,6 +12,7 @@ import orjson
 
 from pipeline.config import Settings
 from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs, parse_time
+from pipeline.domain.analytics.rollup import Rollup
 from pipeline.offline.runner import process_records
 from pipeline.tools.generate import generate
 from pipeline.topics import OUTPUT_FILES, OUTPUT_TOPICS
@@ -180,9 +181,14 @@ def offline_expectation(
     """The records `journey process` writes for the same input, by output topic."""
     values = [value for _key, value in records]
     process_records(values, JourneyPolicy(), tmp, Settings().decoder(), received_at)
+    return offline_decisions(tmp)
+
+
+def offline_decisions(out_dir: Path) -> dict[str, list[bytes]]:
+    """The decision records `journey process` wrote to `out_dir`, by topic, canonical."""
     return {
-        OUTPUT_TOPICS[output]: canonical(read_jsonl(tmp / file))
-        for output, file in OUTPUT_FILES.items()
+        OUTPUT_TOPICS[output]: canonical(read_jsonl(out_dir / OUTPUT_FILES[output]))
+        for output in Output.DECISIONS
     }
 
 
@@ -215,3 +221,42 @@ def shuffled(
         return parse_time(orjson.loads(record[1])["occurred_at"]) + rng.randrange(0, within)
 
     return [*sorted(records[:-partitions], key=jittered), *records[-partitions:]]
+
+
+def analytics_windows(records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[int, Any]]:
+    """Per analytics output, per window, every key's total: each part's latest record summed."""
+    rollup = Rollup()
+    for output, found in records.items():
+        rollup.add_all(output, found)
+    return {output: rollup.per_window(output, None) for output in Output.ANALYTICS}
+
+
+def offline_analytics(out_dir: Path) -> dict[str, dict[int, Any]]:
+    """The analytics `journey process` wrote to `out_dir`, per output and window."""
+    return analytics_windows(
+        {output: read_jsonl(out_dir / OUTPUT_FILES[output]) for output in Output.ANALYTICS}
+    )
+
+
+def settled(now: int) -> int:
+    """The time before which the stream, at `now`, has written every window as it will stay:
+    no session reaches back into it any more (the longest session, the gap, the lateness),
+    and its last change is written (at most a window length later)."""
+    settings = Settings()
+    reach = settings.session_max_ms + settings.session_gap_ms + settings.lateness_ms
+    return now - reach - settings.analytics_window_ms
+
+
+def assert_settled_windows_equal(
+    online: dict[str, dict[int, Any]], offline: dict[str, dict[int, Any]], settled_before: int
+) -> int:
+    """Every window ending before `settled_before` (no open session can reach back into it)
+    is the same online as offline; returns how many were compared."""
+    window_ms = Settings().analytics_window_ms
+    compared = 0
+    for output in Output.ANALYTICS:
+        for start, totals in sorted(offline[output].items()):
+            if start + window_ms <= settled_before:
+                assert online[output].get(start) == totals, f"{output} window {start} differs"
+                compared += 1
+    return compared

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, NamedTuple
 
+from .analytics.table import AnalyticsTable
 from .events import Event
 from .identity import absorb, detach
 from .journey import (
@@ -25,6 +26,7 @@ from .journey import (
     expires_at,
     hold,
     next_deadline,
+    pending_since,
     process,
     stitch_wanted,
 )
@@ -49,22 +51,30 @@ class JourneyEngine:
         states: MutableMapping[str, JourneyState] | None = None,
         hold: bool = False,
         here: Callable[[str], bool] = lambda _key: True,
+        part: int = 0,
     ) -> None:
         """`states`: where the journeys live (default a dict; the worker passes a compact
         table that keeps idle journeys encoded). `hold`: an event ahead of the watermark
         waits until the watermark reaches it, so events are processed in event-time order
         (a worker whose input may be out of order; offline input is sorted). `here`: whether
         a journey key lives in this engine (offline: all), so a stitch step between two
-        journeys here is taken in place."""
+        journeys here is taken in place. `part`: the part number of this engine's analytics
+        records (its partition)."""
         self.policy = policy
         self.hold = hold
         self.here = here
         self.states: MutableMapping[str, JourneyState] = {} if states is None else states
         self.timers = TimerQueue()
         self.watermark = 0
+        self.now = 0
+        """The latest time decisions were taken at (the watermark, or an idle clock past it)."""
+        self.analytics = AnalyticsTable(policy.analytics, part) if policy.analytics else None
+        """The windowed tables this engine's facts are counted in (`tally`)."""
         self.dirty: set[str] = set()
         self.stitching: set[str] = set()
         """Anonymous journeys whose move to a customer waits for this partition's time."""
+        self.waiting: set[str] = set()
+        """Customers' journeys waiting for an anonymous journey to arrive (`awaiting`)."""
 
     def state(self, key: str) -> JourneyState:
         state = self.states.get(key)
@@ -81,10 +91,16 @@ class JourneyEngine:
             self.timers.schedule(state.key, next_deadline(state, self.policy))
             if state.stitch_to is not None:
                 self.stitching.add(state.key)
+            if state.awaiting:
+                self.waiting.add(state.key)
 
     def _touched(self, state: JourneyState) -> None:
         self.dirty.add(state.key)
         self.timers.schedule(state.key, next_deadline(state, self.policy))
+        if state.awaiting:
+            self.waiting.add(state.key)
+        else:
+            self.waiting.discard(state.key)
 
     def observe(self, event_time: int, out: Outputs) -> None:
         """Raise the watermark to `event_time` and fire what that made due."""
@@ -96,6 +112,7 @@ class JourneyEngine:
         """Take every decision due at or before `now`, deadline by deadline, with the stitch
         steps they cause between journeys here taken in place before time moves on."""
         timers = self.timers
+        self.now = max(self.now, now)
         while (due := timers.next_deadline()) is not None and due <= now:
             asked = len(out.aliases) + len(out.moves)
             for key in timers.pop_due(due):
@@ -129,6 +146,7 @@ class JourneyEngine:
         del self.states[key]
         self.timers.schedule(key, None)
         self.stitching.discard(key)
+        self.waiting.discard(key)
         self.dirty.add(key)
 
     def forget(self, key: str) -> list[str]:
@@ -279,7 +297,34 @@ class JourneyEngine:
         if step.outcome == Outcome.FORWARDED:
             step = self.forward(event, out, event.key)
         self.stitch_locally(out)
+        self.tally(out)
         return step
+
+    def tally(self, out: Outputs, until: int | None = None) -> None:
+        """Count `out.facts` (all from this engine) into the analytics, and put the records
+        of windows closed by now (or by `until`) in `out.records`."""
+        table = self.analytics
+        if table is None:
+            out.facts.clear()
+            return
+        if out.facts:
+            refused = table.too_late
+            table.add(out.facts)
+            out.facts.clear()
+            if table.too_late > refused:
+                out.counts[Count.ANALYTICS_TOO_LATE] += table.too_late - refused
+        now = self.now if until is None else until
+        if now >= table.next_close:
+            out.records += table.close(now, self._settled(now))
+
+    def _settled(self, now: int) -> int:
+        """The earliest event time a fact may still come for: a journey waiting for a stitch
+        (its held work is counted once it arrives), a decision due and not taken yet."""
+        pending = [pending_since(self.states[key]) for key in self.waiting]
+        due = self.timers.next_deadline()
+        if due is not None:
+            pending.append(due)
+        return min(pending, default=now)
 
     def forward(self, event: Event, out: Outputs, key: str) -> Step:
         """Step an event of the stitched anonymous journey `key` under its customer, here."""
@@ -310,8 +355,11 @@ class JourneyEngine:
         out.aliases, out.moves = aliases, moves
 
     def finish(self, out: Outputs) -> None:
-        """End of input: move time past every gap and timeout so all is closed and judged."""
+        """End of input: move time past every gap and timeout so all is closed and judged,
+        and every analytics window with it."""
         self.fire(self.watermark + self.horizon(), out)
+        if self.analytics is not None:
+            self.tally(out, until=self.analytics.closing_all())
 
     def horizon(self) -> int:
         """How far past the last event time every session closes and every cart is judged."""

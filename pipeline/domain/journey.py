@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import records
+from .analytics.facts import SESSION, STAGE, trail_entry, voice
+from .analytics.policy import AnalyticsPolicy
 from .carts import ACTIVITY, ADD, NO_PRODUCT, ORDER, OVER_CAP, REMOVE, CartPolicy, CartState
-from .events import STAGES, Event
+from .events import STAGES, Event, parse_time
 from .sessions import Session, SessionPolicy, close_due, next_close, place
 from .stages import LAPSE, Rule, StageRules, current_stage, default_rules, next_expiry, stage_rank
 from .vocabulary import Outcome, Output
@@ -41,6 +43,7 @@ __all__ = [
     "stitch_wanted",
     "expire",
     "expires_at",
+    "pending_since",
     "replay_parked",
     "report_merge",
 ]
@@ -69,6 +72,8 @@ class Count:
     STITCH_WAIT_OVER_CAP = "stitch_wait_over_cap"
     EXPIRED = "journeys_expired"
     """Journeys removed: back to empty, or anonymous and inactive for the TTL."""
+    ANALYTICS_TOO_LATE = "analytics_facts_too_late"
+    """Analytics facts for a window already gone from memory: not counted."""
     CART_ITEMS_OVER_CAP = OVER_CAP
     CART_EVENT_WITHOUT_PRODUCT = NO_PRODUCT
 
@@ -89,6 +94,8 @@ class JourneyPolicy:
     anonymous_ttl_ms: int = 30 * 86_400_000
     """Event-time inactivity after which a journey never stitched to a customer (and the
     alias an anonymous id leaves behind when stitched) is removed."""
+    analytics: AnalyticsPolicy | None = None
+    """The journey analytics to report `Outputs.facts` for (sessions keep a trail); None: off."""
 
 
 @dataclass(slots=True)
@@ -103,6 +110,9 @@ class Outputs:
     """(customer key, detached journey, event time): a detached journey on its way to absorb."""
     released: list[str] = field(default_factory=list)
     """Outcomes of held events processed once the watermark reached them."""
+    facts: list[tuple[Any, ...]] = field(default_factory=list)
+    """What the journey analytics count (`analytics.facts`): closed sessions' trails,
+    stage entries, answers to surveys."""
 
     def add(self, output: str, key: str, record: dict[str, Any]) -> None:
         self.records.append((output, key, record))
@@ -224,6 +234,8 @@ def record_transition(
         ),
     )
     out.counts[Count.TRANSITIONS] += 1
+    if reason != LAPSE and policy.analytics:
+        out.facts.append((STAGE, at, to_stage))
     state.history = [*state.history, [state.stage, to_stage, reason, at]][-policy.history :]
     state.stage = to_stage
 
@@ -279,6 +291,8 @@ def _settle(state: JourneyState, until: int, policy: JourneyPolicy, out: Outputs
 def _close(state: JourneyState, sessions: list[Session], out: Outputs, over_cap: bool) -> None:
     for session in sessions:
         out.counts[Count.SESSIONS_OVER_CAP if over_cap else Count.SESSIONS_CLOSED] += 1
+        if session.trail:
+            out.facts.append((SESSION, session.trail))
         out.add(
             Output.SESSIONS,
             state.key,
@@ -467,6 +481,8 @@ def process(
             report_merge(state, session, placement.merged_ids, out)
         _close(state, placement.overflow, out, over_cap=True)
     session_id = session.session_id if session else None
+    if policy.analytics and (answer := voice(event, state.stage)) is not None:
+        out.facts.append(answer)
     rule = policy.rules.match(event, state.facts())
     if rule is None:
         out.counts[Count.NO_SIGNAL] += 1
@@ -497,6 +513,8 @@ def process(
     if session is not None:
         session.stage_at_end = state.stage
         session.cart_value = state.cart.value
+        if policy.analytics:
+            session.remember(trail_entry(event, state.stage), policy.sessions.trail_max)
     return Outcome.LATE if late else Outcome.OK
 
 
@@ -510,6 +528,14 @@ def replay_parked(
         event = Event.from_dict(data)
         replayed.append((event, process(state, event, watermark, policy, out)))
     return replayed
+
+
+def pending_since(state: JourneyState) -> int:
+    """The earliest event time a journey waiting for a stitch may still report facts at
+    once it arrives: its open sessions' starts, its parked events, its latest event."""
+    times = [s.started_at for s in state.sessions]
+    times += [parse_time(data["occurred_at"]) for data, _watermark in state.parked]
+    return min(times, default=state.clock)
 
 
 def hold(state: JourneyState, event: Event) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .analytics.facts import trail_order
 from .events import Event, stable_id
 
 __all__ = [
@@ -39,6 +40,9 @@ class SessionPolicy:
     lateness_ms: int = 5 * 60_000
     max_open: int = 16
     """Open sessions kept per journey; past it the oldest closes early (counted)."""
+    trail_max: int = 200
+    """Events a session keeps for the journey analytics; a longer session keeps its first
+    `trail_max - 1` events and its latest."""
 
 
 @dataclass(slots=True)
@@ -57,6 +61,8 @@ class Session:
     stage_at_end: str | None = None
     cart_value: float = 0.0
     converted: bool = False
+    trail: list[list[Any]] = field(default_factory=list)
+    """[time, event type, page path, channel, stage after] per event, for the analytics."""
 
     def to_data(self) -> list[Any]:
         return [
@@ -72,11 +78,19 @@ class Session:
             self.stage_at_end,
             self.cart_value,
             self.converted,
+            self.trail,
         ]
 
     @classmethod
     def from_data(cls, data: list[Any]) -> Session:
         return cls(*data)
+
+    def remember(self, entry: list[Any], limit: int) -> None:
+        """Add an event's trail entry, keeping at most `limit` (the latest always kept)."""
+        if len(self.trail) >= limit:
+            self.trail.sort(key=trail_order)
+            del self.trail[limit - 1 :]
+        self.trail.append(entry)
 
     def _order(self) -> tuple[int, str]:
         return (self.started_at, self.first_event_id)
@@ -98,6 +112,7 @@ class Session:
         self.event_count += other.event_count
         self.page_count += other.page_count
         self.converted = self.converted or other.converted
+        self.trail += other.trail
         if other.ended_at >= self.ended_at:
             self.ended_at = other.ended_at
             self.stage_at_end = other.stage_at_end

@@ -24,7 +24,14 @@ class Output:
     SESSIONS = "sessions"
     TRANSITIONS = "stage_transitions"
     CART_ALERTS = "cart_alerts"
-    ALL = (SESSIONS, TRANSITIONS, CART_ALERTS)
+    DECISIONS = (SESSIONS, TRANSITIONS, CART_ALERTS)
+    """Outputs whose records carry a decision id."""
+    PATHS = "paths"
+    FUNNELS = "funnels"
+    VOC = "voc"
+    ANALYTICS = (PATHS, FUNNELS, VOC)
+    """The windowed analytics, published in parts."""
+    ALL = (*DECISIONS, *ANALYTICS)
 
 
 class Outcome:

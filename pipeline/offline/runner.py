@@ -130,7 +130,8 @@ def process_records(
     """Run the journey core over raw records and write the output files.
 
     `received_at` (epoch ms, default now) is when the records count as received,
-    for the clock-skew guard.
+    for the clock-skew guard. With `policy.analytics`, the windowed analytics are written
+    too, as one part (`part` 0).
     """
     summary = Summary()
     received_at = int(time.time() * 1000) if received_at is None else received_at
@@ -158,7 +159,8 @@ def process_records(
         progress.remove_task(reading)
         valid.sort(key=lambda entry: (entry[0], entry[1]))
         working = progress.add_task("processing", total=len(valid))
-        _run(valid, policy, files, summary, lambda n: progress.update(working, completed=n))
+        engine = JourneyEngine(policy)
+        _run(valid, engine, files, summary, lambda n: progress.update(working, completed=n))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -170,12 +172,11 @@ def _decoded(valid: list[_Valid]) -> Iterator[tuple[int, bytes, Event]]:
 
 def _run(
     valid: list[_Valid],
-    policy: JourneyPolicy,
+    engine: JourneyEngine,
     files: _Files,
     summary: Summary,
     advance_bar: Any,
 ) -> None:
-    engine = JourneyEngine(policy)
     out = Outputs()
     for n, (index, raw, event) in enumerate(_decoded(valid), 1):
         step = engine.ingest(event, out)

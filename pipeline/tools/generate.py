@@ -54,6 +54,42 @@ class GeneratedRecord:
     occurred_at: int
 
 
+_PATHS = {
+    "search_performed": "/search?q=gift+ideas",
+    "cart_item_added": "/cart",
+    "cart_viewed": "/cart",
+    "checkout_started": "/checkout",
+    "payment_info_entered": "/checkout/payment",
+    "logged_in": "/account/login",
+    "app_opened": "/app/home",
+    "feature_used": "/app/wishlist",
+    "product_compared": "/compare",
+    "pricing_viewed": "/shipping-and-prices",
+    "support_contacted": "/help/contact",
+    "nps_submitted": "/survey/nps",
+    "referral_sent": "/account/referrals",
+    "order_refunded": "/account/orders",
+    "review_submitted": "/account/reviews/new",
+}
+
+
+def _path(event_type: str, fields: dict[str, Any], index: int) -> str:
+    """A plausible page for the event (product pages carry the product id)."""
+    product = fields.get("product")
+    if event_type == "product_viewed" and product:
+        return f"/products/{product['id']}"
+    if event_type == "reviews_viewed" and product:
+        return f"/products/{product['id']}/reviews"
+    if event_type == "order_completed":
+        return f"/checkout/thank-you?order={fields['order']['id']}"
+    if event_type in ("page_viewed", "ad_clicked"):
+        campaign = fields.get("campaign")
+        if campaign:
+            return f"/landing/{campaign['name']}?utm_source={campaign['source']}"
+        return "/" if index % 3 else f"/collections/{_CATEGORIES[index % len(_CATEGORIES)]}"
+    return _PATHS.get(event_type, "/" + event_type.replace("_", "-"))
+
+
 class _Customer:
     """One customer's journey, built as a list of (time, event) lazily when first due."""
 
@@ -83,7 +119,7 @@ class _Customer:
             "anonymous_id": self.anonymous_id,
             "channel": fields.pop("channel", "app" if rng.random() < 0.25 else "web"),
             "page": {
-                "url": f"https://shop.example.com/{event_type.replace('_', '/')}/{self.seq}",
+                "url": "https://shop.example.com" + _path(event_type, fields, self.index),
                 "referrer": None,
                 "title": event_type.replace("_", " ").title(),
             },

@@ -104,12 +104,15 @@ _ROWS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-def _screen(shared: _Shared, samples: Samples, rate: float, worker_log: Path) -> Group:
+def _screen(
+    shared: _Shared, samples: Samples, rate: float, worker_log: Path, map_url: str
+) -> Group:
     table = Table(title="journey-pipeline, live", show_header=False, min_width=60)
     table.add_column("what")
     table.add_column("value", justify="right")
     if not samples:
         table.add_row("worker", f"starting (log: {worker_log})")
+    table.add_row("journey map (open in a browser)", map_url)
     consumed = _consumed(samples)
     table.add_row("events sent by the generator", f"{shared.sent:,}")
     table.add_row("events consumed by the worker", f"{consumed:,.0f}  ({rate:,.0f}/s)")
@@ -179,7 +182,8 @@ def run_live(settings: Settings, bootstrap: str, demo: Demo) -> None:
         thread.start()
     console = Console(stderr=False)
     last = (time.monotonic(), 0.0)
-    screen = _screen(shared, {}, 0.0, log_path)
+    map_url = f"http://127.0.0.1:{settings.web_port}/"
+    screen = _screen(shared, {}, 0.0, log_path, map_url)
     try:
         with Live(screen, console=console, refresh_per_second=2, auto_refresh=False) as live:
             while worker.poll() is None:
@@ -189,7 +193,7 @@ def run_live(settings: Settings, bootstrap: str, demo: Demo) -> None:
                 now = time.monotonic()
                 rate = (consumed - last[1]) / (now - last[0]) if samples else 0.0
                 last = (now, consumed)
-                screen = _screen(shared, samples, max(rate, 0.0), log_path)
+                screen = _screen(shared, samples, max(rate, 0.0), log_path, map_url)
                 live.update(screen, refresh=console.is_terminal)
         print(f"the worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -4,8 +4,10 @@ One compacted topic, `{app}-journeys-changelog`, partition N holding partition
 N's state: one record per journey (key: the journey key; a tombstone once the
 journey is removed), one per input position
 (`\\x00position/{topic}/{partition}`), and one for the partition's event time
-(`\\x00clock/{partition}`: its source's progress and its aligned watermark).
-Every value is `[partition, data]`.
+(`\\x00clock/{partition}`: its source's progress, its aligned watermark and its
+analytics' horizon), and one per analytics window held
+(`\\x00window/{partition}/{start}`; a tombstone once it leaves memory). Every
+value is `[partition, data]`.
 
 Recovery appends a one-record fence to each partition it is about to read and
 reads up to it, so no record is missed whatever high watermark the broker
@@ -22,6 +24,7 @@ import orjson
 
 from ..contract.codec import encode
 from ..domain import JourneyState
+from ..domain.analytics import Window
 from .publisher import Message
 
 __all__ = [
@@ -32,12 +35,14 @@ __all__ = [
     "read_to_fences",
     "recovered",
     "state_write",
+    "window_write",
 ]
 
 FENCE_KEY = b"\x00recovery-fence"
 """Key of the fence tombstones (no journey key starts with a NUL byte)."""
 _POSITION = b"\x00position/"
 _CLOCK = b"\x00clock/"
+_WINDOW = b"\x00window/"
 
 
 def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
@@ -49,6 +54,12 @@ def state_write(topic: str, partition: int, key: str, state: JourneyState | None
 def position_write(topic: str, partition: int, input_topic: str, expected: int) -> Message:
     key = _POSITION + f"{input_topic}/{partition}".encode()
     return (topic, key, encode([partition, expected]), partition)
+
+
+def window_write(topic: str, partition: int, start: int, window: Window | None) -> Message:
+    """An analytics window's counts, or a tombstone when it left memory (None)."""
+    value = None if window is None else encode([partition, window.to_data()])
+    return (topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
 
 
 def clock_write(topic: str, partition: int, clock: list[Any]) -> Message:
@@ -63,6 +74,7 @@ class Recovered:
     positions: dict[str, int] = field(default_factory=dict)
     """Next expected offset by input topic."""
     clock: list[Any] | None = None
+    windows: list[Window] = field(default_factory=list)
 
 
 def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Recovered]:
@@ -78,6 +90,8 @@ def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Rec
             part.positions[topic] = data
         elif key.startswith(_CLOCK):
             part.clock = data
+        elif key.startswith(_WINDOW):
+            part.windows.append(Window.from_data(data))
         else:
             part.states.append(JourneyState.from_data(data))
     return restored

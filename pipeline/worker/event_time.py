@@ -8,7 +8,11 @@ sources, as in Flink's watermark alignment: it never passes what any source
 has reached, so an event routed from a partition that is read more slowly is
 judged as if every partition were read at one speed. An idle source (caught
 up and quiet for `JOURNEY_IDLE_AFTER`) stops holding the others back; when
-every source is idle the watermark is the highest of them. A source not heard
+every source is idle the watermark is the highest of them. An idle mark
+carries the input partition's end offset when it was made; once the end
+offset has grown (records arrived, which the source's reader may not have
+announced yet: it is busy, or dead and its partition not reassigned yet), the
+source holds the others back again at its last mark. A source not heard
 from yet holds the watermark where it is. Where producers' records may arrive
 out of event-time order by up to `disorder` ms (`JOURNEY_MAX_DISORDER`), a
 source only vouches for its highest event time less that much (Flink's
@@ -41,9 +45,11 @@ class Mark:
     """Its own partition's watermark over source marks."""
     idle: bool = False
     """Its input partition is caught up and has been quiet for the idle time."""
+    end: int = -1
+    """The input partition's end offset when the mark was made (-1: not known)."""
 
     def to_data(self) -> list[Any]:
-        return [self.wm, self.engine, self.idle]
+        return [self.wm, self.engine, self.idle, self.end]
 
 
 class Source:
@@ -77,10 +83,15 @@ class Source:
 class Alignment:
     """The watermark of one partition over the marks of every source partition."""
 
-    def __init__(self, partition: int, sources: int, disorder: int = 0) -> None:
+    def __init__(
+        self, partition: int, sources: int, disorder: int = 0, ends: dict[int, int] | None = None
+    ) -> None:
+        """`ends`: the input partitions' end offsets as last asked (shared, kept up to date by
+        the worker); an idle source whose end has grown since its mark is idle no more."""
         self.partition = partition
         self.sources = sources
         self.disorder = disorder
+        self.ends: dict[int, int] = {} if ends is None else ends
         self.marks: dict[int, Mark] = {}
         self.raw = 0
         """Minimum over the source marks (what this partition announces as `engine`)."""
@@ -89,14 +100,14 @@ class Alignment:
         self.value = 0
         """The watermark: `raw`, held back by every other partition's `engine` mark."""
 
-    def mark(self, source: int, wm: int, engine: int, idle: bool) -> bool:
+    def mark(self, source: int, wm: int, engine: int, idle: bool, end: int = -1) -> bool:
         """Take an announcement (regressions of a source's marks are ignored); returns
         whether the watermark rose."""
         if not 0 <= source < self.sources:
             raise ValueError(f"source partition {source} is not in 0..{self.sources - 1}")
         mark = self.marks.get(source)
         if mark is None:
-            mark = self.marks[source] = Mark(wm, engine, idle)
+            mark = self.marks[source] = Mark(wm, engine, idle, end)
             return self._recompute()
         if idle == mark.idle and engine <= mark.engine and not idle and mark.wm > self._floor:
             mark.wm = max(mark.wm, wm)  # not the lowest source: the minimum cannot move
@@ -104,13 +115,21 @@ class Alignment:
         mark.wm = max(mark.wm, wm)
         mark.engine = max(mark.engine, engine)
         mark.idle = idle
+        mark.end = end
         return self._recompute()
+
+    def _idle(self, source: int, mark: Mark) -> bool:
+        """Idle, and no record has arrived on its input partition since it said so."""
+        if not mark.idle:
+            return False
+        end = self.ends.get(source)
+        return mark.end < 0 or end is None or end <= mark.end
 
     def _recompute(self) -> bool:
         marks = self.marks
         if len(marks) < self.sources:
             return False
-        active = [m.wm for m in marks.values() if not m.idle]
+        active = [m.wm for s, m in marks.items() if not self._idle(s, m)]
         self._floor = min(active) if active else 0
         raw = self._floor - self.disorder if active else max(m.wm for m in marks.values())
         self.raw = max(self.raw, raw)
@@ -123,16 +142,22 @@ class Alignment:
 
     def all_idle(self) -> bool:
         """Every source has been heard from and is idle: time may pass by the wall clock."""
-        return len(self.marks) == self.sources and all(m.idle for m in self.marks.values())
+        marks = self.marks
+        return len(marks) == self.sources and all(self._idle(s, m) for s, m in marks.items())
 
     def to_data(self) -> list[Any]:
         return [self.raw, self.value, {str(s): m.to_data() for s, m in self.marks.items()}]
 
     @classmethod
     def from_data(
-        cls, partition: int, sources: int, data: list[Any], disorder: int = 0
+        cls,
+        partition: int,
+        sources: int,
+        data: list[Any],
+        disorder: int = 0,
+        ends: dict[int, int] | None = None,
     ) -> Alignment:
-        alignment = cls(partition, sources, disorder)
+        alignment = cls(partition, sources, disorder, ends)
         alignment.raw, alignment.value = data[0], data[1]
         for source, mark in data[2].items():
             if int(source) < sources:
@@ -156,7 +181,7 @@ class Announcer:
                 return False
             if previous.idle == mark.idle and now - at < self.interval:
                 return False
-        self.sent[partition] = (Mark(mark.wm, mark.engine, mark.idle), now)
+        self.sent[partition] = (Mark(mark.wm, mark.engine, mark.idle, mark.end), now)
         return True
 
     def forget(self, partition: int) -> None:

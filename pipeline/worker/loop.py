@@ -31,6 +31,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from ..config import Settings
 from ..domain import JourneyEngine, JourneyPolicy
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
+from .analytics_view import AnalyticsView
 from .changelog import FENCE_KEY, read_to_fences, recovered
 from .metrics import Metrics
 from .owners import OwnerDirectory
@@ -89,7 +90,14 @@ class JourneyWorker:
         self.stopping = asyncio.Event()
         self.url = settings.advertised_url or f"http://{socket.gethostname()}:{settings.web_port}"
         self.owners = OwnerDirectory(owners_topic(settings.app_id), self.url)
+        self.analytics = (
+            AnalyticsView(settings.analytics_keep_ms, self.metrics)
+            if settings.analytics == "on"
+            else None
+        )
         self._broker_checked = (-_BROKER_CHECK_EVERY_S, "")
+        self._offsets: AIOKafkaConsumer | None = None
+        """Asks the input partitions' end offsets (idle sources are checked against them)."""
         self.publisher = Publisher(
             self.sink.send_all, self._commit, self._published, max_queued=_FLUSHES_QUEUED
         )
@@ -109,6 +117,12 @@ class JourneyWorker:
         directory_reader = self.reader()
         await directory_reader.start()
         self.owners.start(directory_reader)
+        if self.analytics is not None:
+            analytics_reader = self.reader()
+            await analytics_reader.start()
+            self.analytics.start(analytics_reader)
+        self._offsets = self.reader()
+        await self._offsets.start()
         self.consumer.subscribe([EVENTS, self.route_topic], listener=_Rebalance(self))
         clock = asyncio.create_task(self._clock())
         try:
@@ -125,6 +139,10 @@ class JourneyWorker:
             clock.cancel()
             await self.publisher.stop()
             await self.owners.stop()
+            if self._offsets is not None:
+                await self._offsets.stop()
+            if self.analytics is not None:
+                await self.analytics.stop()
             await self.consumer.stop()
             await self.producer.stop()
 
@@ -196,6 +214,7 @@ class JourneyWorker:
         finally:
             await reader.stop()
         restored = recovered(latest, partitions)
+        await self._refresh_ends()
         self.processor.assign(restored, time.monotonic())
         log.info("recovered %d journeys of partitions %s in %.2f s",
                  sum(len(r.states) for r in restored.values()), sorted(partitions),
@@ -257,11 +276,25 @@ class JourneyWorker:
         expected = self.positions.expected.get((EVENTS, partition))
         return high is not None and (expected or 0) >= high
 
+    async def _refresh_ends(self) -> None:
+        """Ask the input partitions' end offsets; unanswered, the last answer stands (an
+        unreachable broker answers no fetch either, so no source turns idle meanwhile)."""
+        if self._offsets is None:
+            return
+        tps = [TopicPartition(EVENTS, p) for p in range(self.settings.partitions)]
+        try:
+            ends = await asyncio.wait_for(self._offsets.end_offsets(tps), timeout=_TICK_S * 8)
+        except (KafkaError, TimeoutError, OSError) as error:
+            log.debug("end offsets not answered: %s", error)
+            return
+        self.processor.set_ends({tp.partition: offset for tp, offset in ends.items()})
+
     async def _clock(self) -> None:
         """Every tick: idle sources, announcements, wall-clock time on quiet partitions."""
         ticks = 0
         while True:
             await asyncio.sleep(_TICK_S)
+            await self._refresh_ends()
             async with self.lock:
                 self.processor.begin(int(time.time() * 1000))
                 flush = self.processor.tick(time.monotonic(), self._caught_up)

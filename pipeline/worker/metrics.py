@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .. import __version__
-from ..domain import NO_STAGE, STAGES, Count, Outcome, Reason, Suppression
+from ..domain import NO_STAGE, STAGES, Count, Outcome, Output, Reason, Suppression
 
 __all__ = ["HotHistogram", "Metrics"]
 
@@ -40,7 +40,7 @@ _CORE = tuple(
     for k, v in vars(Count).items()
     if k.isupper() and not v.endswith("_") and v not in _SESSION_COUNTS
 )
-TABLES = ("journeys", "timers")
+TABLES = ("journeys", "timers", "analytics_windows")
 """State tables whose sizes are reported (`journey_table_keys`)."""
 
 
@@ -208,6 +208,28 @@ class Metrics:
             "journey_watermark_timestamp_seconds",
             "Highest event time seen (lowest over this worker's partitions).", registry=r,
         )  # fmt: skip
+        self.analytics_records = Counter(
+            "journey_analytics_records_total",
+            "Analytics records published (a window's part closing, or changing after), by output.",
+            ["output"], registry=r,
+        )  # fmt: skip
+        self.touchpoint_rate = Gauge(
+            "journey_touchpoint_rate",
+            "Exit or support-contact rate of a touchpoint in the latest closed analytics window,"
+            " the whole pipeline's (every worker reports the same).",
+            ["dimension", "node", "measure"], registry=r,
+        )  # fmt: skip
+        self.touchpoint_baseline = Gauge(
+            "journey_touchpoint_baseline_rate",
+            "The same rate over the trailing windows before it (the touchpoint's own baseline).",
+            ["dimension", "node", "measure"], registry=r,
+        )  # fmt: skip
+        self.touchpoint_friction = Gauge(
+            "journey_touchpoint_friction",
+            "1 while a touchpoint's rate stands out against its baseline (>= 30 visits, above"
+            " it by more than 3 standard errors and 10 points), else 0.",
+            ["dimension", "node", "measure"], registry=r,
+        )  # fmt: skip
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU, open fds
         PlatformCollector(registry=r)
         Info("journey_build", "Version of the running worker.", registry=r).info(
@@ -237,6 +259,8 @@ class Metrics:
             self.suppressed.labels(reason)
         for decision in _CORE:
             self.core.labels(decision)
+        for output in Output.ANALYTICS:
+            self.analytics_records.labels(output)
 
     def count_outcomes(self, outcomes: dict[str, int]) -> None:
         for outcome, n in outcomes.items():
@@ -244,7 +268,10 @@ class Metrics:
 
     def count_records(self, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         """Count published outputs by their type."""
-        for _output, _key, record in records:
+        for output, _key, record in records:
+            if output in Output.ANALYTICS:
+                self.analytics_records.labels(output).inc()
+                continue
             kind = record.get("type")
             if kind in _ALERTS:
                 self.alerts.labels(kind).inc()

@@ -43,7 +43,7 @@ from ..domain import (
     Reason,
 )
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS
-from .changelog import Recovered, clock_write, position_write, state_write
+from .changelog import Recovered, clock_write, position_write, state_write, window_write
 from .compact_states import CompactStates
 from .event_time import Alignment, Announcer, Mark, Source
 from .metrics import Metrics
@@ -93,7 +93,8 @@ class Assigned:
     """Monotonic time of the partition's last input or route record."""
 
     def clock(self) -> list[Any]:
-        return [self.source.wm, self.alignment.to_data()]
+        analytics = self.engine.analytics
+        return [self.source.wm, self.alignment.to_data(), analytics.horizon if analytics else 0]
 
 
 class Processor:
@@ -118,6 +119,8 @@ class Processor:
         self.announcer = Announcer(ANNOUNCE_EVERY_S)
         self.guess = PartitionerGuess(settings.partitions)
         self.clocks_changed: set[int] = set()
+        self.ends: dict[int, int] = {}
+        """The input partitions' end offsets as last asked (`set_ends`)."""
         self._wall_ms = 0
 
     # -- partitions -----------------------------------------------------------
@@ -133,14 +136,19 @@ class Processor:
                 CompactStates(self.settings.decoded_journeys),
                 hold=disorder > 0,
                 here=lambda key, p=partition: self.partition_of(key) == p,
+                part=partition,
             )
             if part.clock is None:
                 source = Source(0, now)
-                alignment = Alignment(partition, self.sources, disorder)
+                alignment = Alignment(partition, self.sources, disorder, self.ends)
             else:
                 source = Source(part.clock[0], now)
-                alignment = Alignment.from_data(partition, self.sources, part.clock[1], disorder)
+                clock = part.clock[1]
+                alignment = Alignment.from_data(partition, self.sources, clock, disorder, self.ends)
             engine.restore(part.states, alignment.value)
+            if engine.analytics is not None:
+                horizon = part.clock[2] if part.clock and len(part.clock) > 2 else 0
+                engine.analytics.restore(part.windows, horizon)
             self.assigned[partition] = Assigned(engine, source, alignment, now)
             self.announcer.forget(partition)
             self.clocks_changed.add(partition)
@@ -151,6 +159,11 @@ class Processor:
             self.announcer.forget(partition)
             self.clocks_changed.discard(partition)
         self.positions.forget(partitions)
+
+    def set_ends(self, ends: dict[int, int]) -> None:
+        """The input partitions' end offsets, asked just now: an idle source whose input has
+        grown since it said it was idle holds the watermarks back again."""
+        self.ends.update(ends)
 
     @property
     def engines(self) -> dict[int, JourneyEngine]:
@@ -183,15 +196,20 @@ class Processor:
             self._input(part, record, batch, now)
         else:
             self._routed(part, record, batch)
-        self._stitch(part, batch)
+        self._settle(part, batch)
+
+    def _settle(self, part: Assigned, batch: Batch) -> None:
+        """After the partition's engine moved: count its facts into its analytics, and
+        send on the stitch steps it asked for (it took those between its own journeys in
+        place, as offline: through the route topic they would arrive behind source marks
+        that moved this very watermark on)."""
+        out = batch.outputs
+        if out.aliases or out.moves:
+            self._stitch(part, batch)
+        part.engine.tally(out)
 
     def _stitch(self, part: Assigned, batch: Batch) -> None:
-        """Send on the stitch steps the partition's engine asked for; its engine took those
-        between its own journeys in place, as offline (through the route topic they would
-        arrive behind source marks that moved this very watermark on)."""
         out = batch.outputs
-        if not (out.aliases or out.moves):
-            return
         part.engine.stitch_locally(out)
         for anonymous_id, customer_key, at in out.aliases:
             self._route(batch, anonymous_id, {"kind": DETACH, "customer": customer_key, "at": at})
@@ -235,7 +253,7 @@ class Processor:
     def _own_mark(self, partition: int, part: Assigned, batch: Batch) -> None:
         """The partition's own source moved: its watermark may rise (timers fire)."""
         source, alignment = part.source, part.alignment
-        if alignment.mark(partition, source.wm, alignment.raw, source.idle):
+        if alignment.mark(partition, source.wm, alignment.raw, source.idle, self._end(partition)):
             part.engine.observe(alignment.value, batch.outputs)
         self.clocks_changed.add(partition)
 
@@ -250,7 +268,8 @@ class Processor:
         elif routed.kind == MARK:
             source = header["src"]
             if source != record.partition:  # its own source is marked directly
-                if part.alignment.mark(source, header["wm"], header["engine"], header["idle"]):
+                mark = (header["wm"], header["engine"], header["idle"], header.get("end", -1))
+                if part.alignment.mark(source, *mark):
                     engine.observe(part.alignment.value, out)
                 self.clocks_changed.add(record.partition)
         elif routed.kind == DETACH:
@@ -327,12 +346,16 @@ class Processor:
     def _announce(self, batch: Batch, now: float) -> None:
         """Broadcast each held source's mark, when due, behind the batch's route records."""
         for partition, part in self.assigned.items():
-            mark = Mark(part.source.wm, part.alignment.raw, part.source.idle)
+            mark = Mark(part.source.wm, part.alignment.raw, part.source.idle, self._end(partition))
             if not self.announcer.due(partition, mark, now):
                 continue
             value = seal({"kind": MARK, "src": partition, "wm": mark.wm, "engine": mark.engine,
-                          "idle": mark.idle})  # fmt: skip
+                          "idle": mark.idle, "end": mark.end})  # fmt: skip
             batch.messages += [(self.route_topic, None, value, p) for p in range(self.sources)]
+
+    def _end(self, partition: int) -> int:
+        """The end offset an idle mark of `partition` vouches for (-1: none, not idle)."""
+        return self.ends.get(partition, -1) if self.assigned[partition].source.idle else -1
 
     def tick(self, now: float, caught_up: Callable[[int], bool]) -> Flush:
         """The clock's turn: sources caught up and quiet turn idle; a partition whose every
@@ -343,7 +366,8 @@ class Processor:
         for partition, part in self.assigned.items():
             was_idle = part.source.idle
             part.source.check_idle(now, idle_after, caught_up(partition))
-            if part.source.idle != was_idle:
+            own = part.alignment.marks.get(partition)
+            if part.source.idle != was_idle or (own and own.end != self._end(partition)):
                 self._own_mark(partition, part, batch)
             quiet = now - part.last_record
             if part.alignment.all_idle() and quiet >= idle_after:
@@ -351,7 +375,7 @@ class Processor:
                 engine.release_stitches(batch.outputs)
                 if engine.watermark:
                     engine.fire(engine.watermark + int(quiet * 1000), batch.outputs)
-            self._stitch(part, batch)
+            self._settle(part, batch)
         return self.take_flush(batch, now, None)
 
     # -- flushes --------------------------------------------------------------
@@ -384,6 +408,12 @@ class Processor:
             metrics.state_write_bytes.inc(sum(len(w[2] or b"") for w in writes))
         for (input_topic, partition), expected in self.positions.take_changed():
             writes.append(position_write(topic, partition, input_topic, expected))
+        for partition, part in self.assigned.items():
+            if part.engine.analytics is not None:
+                windows = part.engine.analytics.take_dirty()
+                writes += [window_write(topic, partition, s, w) for s, w in windows]
+                if windows:  # the clock holds the analytics' horizon
+                    self.clocks_changed.add(partition)
         for partition in sorted(self.clocks_changed):
             writes.append(clock_write(topic, partition, self.assigned[partition].clock()))
         self.clocks_changed.clear()
@@ -400,6 +430,8 @@ class Processor:
                 sum(s.stages[None if stage == NO_STAGE else stage] for s in summaries)
             )
         metrics.table_keys.labels("timers").set(sum(len(a.engine.timers) for a in assigned))
+        windows = [len(a.engine.analytics.windows) for a in assigned if a.engine.analytics]
+        metrics.table_keys.labels("analytics_windows").set(sum(windows))
         metrics.open_sessions.set(sum(s.sessions for s in summaries))
         metrics.open_carts.set(sum(s.carts for s in summaries))
         metrics.stuck.set(len(self.positions.stuck()))

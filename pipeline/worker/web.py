@@ -3,7 +3,9 @@
 `/metrics` (Prometheus text format), `/healthz` (the process is alive),
 `/readyz` (broker reachable, partitions assigned and state recovered, input
 not stuck; a JSON body says why not), `/customers/{key}` (the query API,
-`pipeline.query`: personal data, so behind `JOURNEY_API_TOKEN` when set).
+`pipeline.query`: personal data, so behind `JOURNEY_API_TOKEN` when set), and
+with the analytics on, the journey map at `/` and the analytics API
+(`analytics_api`: aggregates, no personal data).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .analytics_api import add_routes
 from .query import customer_handler
 
 if TYPE_CHECKING:
@@ -85,6 +88,8 @@ def routes(worker: JourneyWorker) -> web.Application:
     app.router.add_get("/readyz", readyz)
     customers = bearer_only(worker.settings.api_token, customer_handler(worker))
     app.router.add_get("/customers/{key:.+}", customers)
+    if worker.analytics is not None:
+        add_routes(app, worker.analytics)
     return app
 
 

@@ -18,7 +18,14 @@ import orjson
 
 from pipeline.config import Settings
 from pipeline.domain import JourneyPolicy
-from pipeline.topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, route_topic
+from pipeline.topics import (
+    DEAD_LETTER,
+    DECISION_TOPICS,
+    EVENTS,
+    OUTPUT_TOPICS,
+    changelog_topic,
+    route_topic,
+)
 from pipeline.worker.changelog import recovered
 from pipeline.worker.metrics import Metrics
 from pipeline.worker.processing import Processor
@@ -26,7 +33,15 @@ from pipeline.worker.publisher import Flush
 from pipeline.worker.routing import PARTITIONERS
 from pipeline.worker.sink import RecordSink
 
+from ..support import canonical
+
 APP = "mem"
+PARTITIONS = 4
+
+
+def cluster_settings(by: str = "murmur2") -> Settings:
+    """Four partitions, the input partitioner `by`, sources idle after 2 s."""
+    return Settings(partitions=PARTITIONS, input_partitioner=by, idle_after_ms=2000)
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,7 @@ class Cluster:
         processor = Processor(
             self.settings, self.policy, Metrics(), self.route, changelog_topic(APP)
         )
+        processor.set_ends(self.ends())
         processor.assign(recovered(self.changelog, partitions), self.now)
         for p in partitions:
             for topic in (EVENTS, self.route):
@@ -121,9 +137,14 @@ class Cluster:
             if self.cursors[topic, p] < len(self.topics[topic, p])
         ]
 
+    def ends(self) -> dict[int, int]:
+        """The input partitions' end offsets, as a worker asks them."""
+        return {p: len(self.topics[EVENTS, p]) for p in range(self.settings.partitions)}
+
     def tick(self) -> None:
         self.now += 0.3
         for index, (processor, _owned) in enumerate(self.workers):
+            processor.set_ends(self.ends())
             waiting = {p for _topic, p in self.backlog(index)}
             self.publish(processor.tick(self.now, lambda p, w=waiting: p not in w))
 
@@ -164,3 +185,7 @@ class Cluster:
             for p in range(self.settings.partitions)
             for r in self.topics[topic, p]
         ]
+
+    def decisions(self) -> dict[str, list[bytes]]:
+        """The records of the decision topics, canonical."""
+        return {topic: canonical(self.output(topic)) for topic in DECISION_TOPICS.values()}

@@ -13,11 +13,10 @@ import pytest
 from pipeline.config import Settings
 from pipeline.domain import JourneyPolicy, Reason
 from pipeline.offline.runner import process_records
-from pipeline.topics import DEAD_LETTER, OUTPUT_FILES, OUTPUT_TOPICS
+from pipeline.topics import DEAD_LETTER
 
-from ..support import canonical, known_customers, read_jsonl
-from .cluster import Cluster
-from .test_event_time import decisions, settings
+from ..support import known_customers, offline_decisions, read_jsonl
+from .cluster import Cluster, cluster_settings
 
 RECEIVED = 2_000_000_000_000
 
@@ -67,7 +66,7 @@ def test_an_order_with_a_malformed_item_counts_as_an_order(tmp_path, drift):
         assert summary.outcomes["invalid"] == len(broken) and not by_reason[Reason.PARTIAL]
         assert alerted_after_paying(tmp_path, broken) > 0, "blocked orders leave carts behind"
 
-    cluster = Cluster(replace(settings("murmur2"), drift=drift))
+    cluster = Cluster(replace(cluster_settings("murmur2"), drift=drift))
     cluster.produce(records, by="crc32", timestamp=RECEIVED)  # every event takes the route hop
     cluster.start_worker({0, 1})
     cluster.start_worker({2, 3})
@@ -76,7 +75,4 @@ def test_an_order_with_a_malformed_item_counts_as_an_order(tmp_path, drift):
     assert sorted(base64.b64decode(d["original"]) for d in online) == sorted(
         base64.b64decode(d["original"]) for d in letters if d["reason"] == Reason.PARTIAL
     )
-    assert decisions(cluster) == {
-        OUTPUT_TOPICS[output]: canonical(read_jsonl(tmp_path / file))
-        for output, file in OUTPUT_FILES.items()
-    }
+    assert cluster.decisions() == offline_decisions(tmp_path)

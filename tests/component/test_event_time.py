@@ -11,31 +11,19 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from pipeline.config import Settings
 from pipeline.domain import Reason
-from pipeline.topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS
+from pipeline.topics import DEAD_LETTER, EVENTS
 from pipeline.worker.routing import PARTITIONERS
 
 from ..support import (
     HOUR,
     MINUTE,
-    canonical,
     clock_events,
     known_customers,
     offline_expectation,
     shuffled,
 )
-from .cluster import Cluster
-
-PARTITIONS = 4
-
-
-def settings(by: str = "murmur2") -> Settings:
-    return Settings(partitions=PARTITIONS, input_partitioner=by, idle_after_ms=2000)
-
-
-def decisions(cluster: Cluster) -> dict[str, list[bytes]]:
-    return {topic: canonical(cluster.output(topic)) for topic in OUTPUT_TOPICS.values()}
+from .cluster import PARTITIONS, Cluster, cluster_settings
 
 
 def late_letters(cluster: Cluster) -> int:
@@ -48,25 +36,25 @@ def test_any_partitioner_any_setting_and_a_slow_partition_give_the_oracles_decis
     producer, setting, tmp_path
 ):
     records = known_customers(3000, 150, seed=5, partitions=PARTITIONS, by=producer)
-    cluster = Cluster(settings(setting))
+    cluster = Cluster(cluster_settings(setting))
     cluster.produce(records, by=producer, timestamp=2_000_000_000_000)
     cluster.start_worker({0, 1})
     cluster.start_worker({2, 3})
     cluster.drain(random.Random(7), slow=1)
     expected = offline_expectation(records, tmp_path)
     assert sum(map(len, expected.values())) > 500
-    assert decisions(cluster) == expected
+    assert cluster.decisions() == expected
     assert late_letters(cluster) == 0
 
 
 def test_identity_stitches_across_partitions_read_unevenly(tmp_path):
     records = known_customers(3000, 150, seed=9, partitions=PARTITIONS, by="crc32", anonymous=True)
-    cluster = Cluster(settings())
+    cluster = Cluster(cluster_settings())
     cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
     for partition in range(PARTITIONS):
         cluster.start_worker({partition})
     cluster.drain(random.Random(3), slow=2)
-    assert decisions(cluster) == offline_expectation(records, tmp_path)
+    assert cluster.decisions() == offline_expectation(records, tmp_path)
 
 
 def crash_and_recover(cluster: Cluster, records, seed: int, reads: int, tmp_path) -> None:
@@ -82,14 +70,14 @@ def crash_and_recover(cluster: Cluster, records, seed: int, reads: int, tmp_path
     cluster.crash(first)
     cluster.start_worker({0, 1, 2, 3})
     cluster.drain(rng)
-    got, expected = decisions(cluster), offline_expectation(records, tmp_path)
+    got, expected = cluster.decisions(), offline_expectation(records, tmp_path)
     for topic in expected:
         assert set(got[topic]) == set(expected[topic])
 
 
 def test_a_crash_and_a_recovery_from_the_changelog_lose_and_add_no_decision(tmp_path):
     records = known_customers(4000, 200, seed=13, partitions=PARTITIONS, by="crc32")
-    crash_and_recover(Cluster(settings("murmur2")), records, 1, 40, tmp_path)
+    crash_and_recover(Cluster(cluster_settings("murmur2")), records, 1, 40, tmp_path)
 
 
 def test_an_event_from_a_clock_in_the_future_moves_no_watermark(tmp_path):
@@ -99,18 +87,18 @@ def test_an_event_from_a_clock_in_the_future_moves_no_watermark(tmp_path):
              "occurred_at": "2099-06-01T00:00:00Z", "customer_id": "c-0000001"}  # fmt: skip
     middle = len(records) // 2
     records = [*records[:middle], ("c-0000001", orjson.dumps(wrong)), *records[middle:]]
-    cluster = Cluster(settings())
+    cluster = Cluster(cluster_settings())
     cluster.produce(records, by="murmur2", timestamp=received)
     cluster.start_worker({0, 1, 2, 3})
     cluster.drain(random.Random(2))
     [letter] = [d for d in cluster.output(DEAD_LETTER) if d["reason"] == "future_timestamp"]
     assert letter["event_id"] is None and letter["offset"] is not None
     assert late_letters(cluster) == 0
-    assert decisions(cluster) == offline_expectation(records, tmp_path, received_at=received)
+    assert cluster.decisions() == offline_expectation(records, tmp_path, received_at=received)
 
 
 def test_a_dead_letter_after_the_route_hop_carries_the_record_as_produced():
-    cluster = Cluster(settings("murmur2"))
+    cluster = Cluster(cluster_settings("murmur2"))
     at = 1_767_225_600_000
     cluster.produce(clock_events(at, PARTITIONS), by="murmur2", timestamp=at)
     cluster.start_worker({0, 1, 2, 3})
@@ -134,17 +122,37 @@ def test_a_dead_letter_after_the_route_hop_carries_the_record_as_produced():
 def test_input_out_of_order_within_the_allowed_disorder_gives_the_oracles_decisions(seed, tmp_path):
     ordered = known_customers(3000, 150, 61, PARTITIONS, "crc32", anonymous=True)
     records = shuffled(ordered, seed, PARTITIONS)
-    cluster = Cluster(replace(settings(), max_disorder_ms=5 * MINUTE))
+    cluster = Cluster(replace(cluster_settings(), max_disorder_ms=5 * MINUTE))
     cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
     for partition in range(PARTITIONS):
         cluster.start_worker({partition})
     cluster.drain(random.Random(seed), slow=seed)
     expected = offline_expectation(records, tmp_path)
-    assert decisions(cluster) == expected
+    assert cluster.decisions() == expected
     assert late_letters(cluster) == 0
 
 
 def test_held_events_survive_a_crash(tmp_path):
     records = shuffled(known_customers(3000, 150, 67, PARTITIONS, "crc32", anonymous=True), 3, 4)
-    cluster = Cluster(replace(settings("crc32"), max_disorder_ms=5 * MINUTE))
+    cluster = Cluster(replace(cluster_settings("crc32"), max_disorder_ms=5 * MINUTE))
     crash_and_recover(cluster, records, 5, 30, tmp_path)
+
+
+def test_a_source_idle_when_its_reader_died_holds_time_back_once_records_arrive(tmp_path):
+    """The reader of inputs 2 and 3 goes idle (caught up), dies, and records arrive there
+    (anonymous visitors who then log in on other partitions) before a new reader takes
+    them over: the other partitions must not move on as if 2 and 3 were still empty."""
+    records = known_customers(3000, 150, seed=29, partitions=PARTITIONS, by="crc32", anonymous=True)
+    split = len(records) // 3
+    cluster = Cluster(cluster_settings("crc32"))
+    cluster.produce(records[:split], by="crc32", timestamp=2_000_000_000_000)
+    cluster.start_worker({0, 1})
+    doomed = cluster.start_worker({2, 3})
+    cluster.drain(random.Random(1))
+    cluster.crash(doomed)
+    cluster.produce(records[split:], by="crc32", timestamp=2_000_000_000_000)
+    cluster.drain(random.Random(2))  # partitions 2 and 3 have no reader meanwhile
+    cluster.start_worker({2, 3})
+    cluster.drain(random.Random(3))
+    assert cluster.decisions() == offline_expectation(records, tmp_path)
+    assert late_letters(cluster) == 0

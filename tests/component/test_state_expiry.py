@@ -10,11 +10,9 @@ from pipeline.config import Settings
 from pipeline.domain import JourneyPolicy
 from pipeline.domain.journey import Count
 from pipeline.offline.runner import process_records
-from pipeline.topics import OUTPUT_FILES, OUTPUT_TOPICS
 
-from ..support import DAY, canonical, known_customers, read_jsonl
-from .cluster import Cluster
-from .test_event_time import decisions, settings
+from ..support import DAY, known_customers, offline_decisions
+from .cluster import Cluster, cluster_settings
 
 RECEIVED = 2_000_000_000_000
 
@@ -27,15 +25,12 @@ def test_removed_journeys_and_decisions_agree_with_the_oracle(tmp_path):
     removed_offline = summary.core[Count.EXPIRED]
     assert removed_offline > 50, "two weeks of visitors: many anonymous journeys go"
 
-    cluster = Cluster(settings(), policy=policy)
+    cluster = Cluster(cluster_settings(), policy=policy)
     cluster.produce(records, by="crc32", timestamp=RECEIVED)
     cluster.start_worker({0, 1})
     cluster.start_worker({2, 3})
     cluster.drain(random.Random(11), slow=0)
-    assert decisions(cluster) == {
-        OUTPUT_TOPICS[output]: canonical(read_jsonl(tmp_path / file))
-        for output, file in OUTPUT_FILES.items()
-    }
+    assert cluster.decisions() == offline_decisions(tmp_path)
     removed_online = sum(
         processor.metrics.core.labels(Count.EXPIRED)._value.get()
         for processor, _partitions in cluster.workers

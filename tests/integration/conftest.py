@@ -7,6 +7,7 @@ subprocesses. Every wait polls a condition until a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -28,7 +29,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.config import Settings
 from pipeline.kafka.admin import ensure_topics
-from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
+from pipeline.topics import DECISION_TOPICS
 
 from ..support import canonical
 
@@ -61,9 +62,8 @@ def _docker_answers() -> bool:
         return False
 
 
-@pytest.fixture
-def bootstrap() -> Iterator[str]:
-    """A fresh broker per test: clean topics, and the in-memory broker's RSS stays small."""
+@contextlib.contextmanager
+def _broker() -> Iterator[str]:
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
@@ -74,6 +74,22 @@ def bootstrap() -> Iterator[str]:
 
     with embedded_broker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+def bootstrap() -> Iterator[str]:
+    """A fresh broker per test: clean topics, and the in-memory broker's RSS stays small."""
+    with _broker() as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def module_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """One broker and pipeline shared by a module's tests (one feed, several checks)."""
+    with _broker() as address:
+        pipeline = new_pipeline(address, tmp_path_factory.mktemp("pipeline"))
+        yield pipeline
+        pipeline.close()
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
@@ -230,25 +246,27 @@ class Pipeline:
             self.stop(index, signal.SIGKILL)
 
 
+def new_pipeline(bootstrap: str, tmp: Path) -> Pipeline:
+    app_id = f"it{os.getpid()}x{next(_app_ids)}"
+    ensure_topics(
+        Settings(kafka_bootstrap=bootstrap, app_id=app_id, partitions=PARTITIONS), bootstrap
+    )
+    return Pipeline(bootstrap, app_id, tmp)
+
+
 @pytest.fixture
 def pipeline_factory(bootstrap: str, tmp_path: Path) -> Iterator[Callable[[], Pipeline]]:
     """Fresh topics per test: a new app id, and output topics read from a known baseline."""
     made: list[Pipeline] = []
 
     def make() -> Pipeline:
-        app_id = f"it{os.getpid()}x{next(_app_ids)}"
-        settings = Settings(kafka_bootstrap=bootstrap, app_id=app_id, partitions=PARTITIONS)
-        ensure_topics(settings, bootstrap)
-        pipeline = Pipeline(bootstrap, app_id, tmp_path)
+        pipeline = new_pipeline(bootstrap, tmp_path)
         made.append(pipeline)
         return pipeline
 
     yield make
     for pipeline in made:
         pipeline.close()
-
-
-OUTPUTS = {**{name: name for name in OUTPUT_TOPICS.values()}, "dead-letter": DEAD_LETTER}
 
 
 def consumed(pipeline: Pipeline, worker: int) -> float:
@@ -263,7 +281,7 @@ def consumed(pipeline: Pipeline, worker: int) -> float:
 
 
 def published(pipeline: Pipeline) -> dict[str, list[bytes]]:
-    return {topic: canonical(pipeline.read(topic)) for topic in OUTPUT_TOPICS.values()}
+    return {topic: canonical(pipeline.read(topic)) for topic in DECISION_TOPICS.values()}
 
 
 def wait_for_outputs(pipeline: Pipeline, expected: dict[str, list[bytes]], timeout: float):

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from pipeline.domain import Reason
-from pipeline.topics import DEAD_LETTER, OUTPUT_TOPICS
+from pipeline.topics import DEAD_LETTER, DECISION_TOPICS
 
 from ..support import canonical, offline_expectation, read_jsonl
 
@@ -77,4 +77,4 @@ def assert_equal(verdict: Verdict) -> None:
 
 
 def read_all(pipeline: Any) -> dict[str, list[dict[str, Any]]]:
-    return {topic: pipeline.read(topic) for topic in (*OUTPUT_TOPICS.values(), DEAD_LETTER)}
+    return {topic: pipeline.read(topic) for topic in (*DECISION_TOPICS.values(), DEAD_LETTER)}

@@ -54,3 +54,14 @@ def test_readme_settings_table_is_the_generated_one():
     assert settings_markdown() in text, "regenerate with: journey settings --markdown"
     documented = set(re.findall(r"`(JOURNEY_[A-Z_]+)`", text))
     assert {s.env for s in SETTINGS} <= documented
+
+
+@pytest.mark.parametrize("window", ["7m", "30s", "5d"])
+def test_an_analytics_window_that_does_not_tile_a_day_is_refused(window):
+    with pytest.raises(ConfigError, match="JOURNEY_ANALYTICS_WINDOW"):
+        Settings.from_env({"JOURNEY_ANALYTICS_WINDOW": window})
+
+
+def test_analytics_off_leaves_the_core_without_facts():
+    assert Settings.from_env({"JOURNEY_ANALYTICS": "off"}).policy().analytics is None
+    assert Settings.from_env({}).policy().analytics is not None

@@ -1,0 +1,195 @@
+"""Reading the analytics back: each part's latest record, parts and windows summed.
+
+Records of one (window, key) may come in parts; a part may write a record again
+when a late fact changes it. The total of a key is the sum over parts of each
+part's latest record. `Rollup` keeps those latest records and answers sliding
+views (the last 24 h, 7 d...) summed over the windows they cover.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from ..events import parse_time
+from ..vocabulary import Output
+from . import sketch
+from .nodes import TOUCHPOINTS
+from .summary import durations, node_summary, voice_summary
+
+__all__ = ["FRICTION_MIN_VISITS", "Rollup", "friction", "identity", "total"]
+
+FRICTION_MIN_VISITS = 30
+"""Visits in a window below which a touchpoint's rates are not judged."""
+
+Key = tuple[str, ...]
+
+
+def identity(output: str, record: dict[str, Any]) -> Key:
+    """What a record is the count of, window aside (equal across parts)."""
+    if output == Output.PATHS:
+        if record["kind"] == "node":
+            return ("node", record["dimension"], record["node"])
+        return ("step", record["dimension"], record["from"], record["to"])
+    if output == Output.FUNNELS:
+        return (record["funnel"],)
+    return (record["kind"], record["stage"], record["touchpoint"])
+
+
+class Rollup:
+    """The latest record per (output, window, key, part), and sums over them."""
+
+    def __init__(self, keep_ms: int | None = None) -> None:
+        """`keep_ms`: windows ending this long before the latest one are forgotten."""
+        self.keep_ms = keep_ms
+        self.latest: dict[tuple[str, int, Key, int], dict[str, Any]] = {}
+        self.window_ms = 0
+        self.last_end = 0
+
+    def add(self, output: str, record: dict[str, Any]) -> None:
+        start = parse_time(record["window_start"])
+        end = parse_time(record["window_end"])
+        self.window_ms = end - start
+        self.latest[(output, start, identity(output, record), record["part"])] = record
+        if end > self.last_end:
+            self.last_end = end
+            if self.keep_ms is not None:
+                self._forget(end - self.keep_ms)
+
+    def add_all(self, output: str, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            self.add(output, record)
+
+    def _forget(self, before: int) -> None:
+        for entry in [e for e in self.latest if e[1] + self.window_ms <= before]:
+            del self.latest[entry]
+
+    def windows(self, span_ms: int | None) -> tuple[int, int]:
+        """The [start, end) the last `span_ms` of event time cover (None: all)."""
+        end = self.last_end
+        return (0 if span_ms is None else end - span_ms, end)
+
+    def records(
+        self, output: str, span_ms: int | None
+    ) -> dict[int, dict[Key, list[dict[str, Any]]]]:
+        """Per window start, per key, the parts' latest records within the span."""
+        since, _end = self.windows(span_ms)
+        found: dict[int, dict[Key, list[dict[str, Any]]]] = {}
+        for (kind, start, key, _part), record in self.latest.items():
+            if kind == output and start >= since:
+                found.setdefault(start, {}).setdefault(key, []).append(record)
+        return found
+
+    def summed(self, output: str, span_ms: int | None) -> dict[Key, dict[str, Any]]:
+        """Every key's records within the span summed into one, derived figures recomputed."""
+        grouped: dict[Key, list[dict[str, Any]]] = {}
+        for by_key in self.records(output, span_ms).values():
+            for key, parts in by_key.items():
+                grouped.setdefault(key, []).extend(parts)
+        return {key: total(output, records) for key, records in grouped.items()}
+
+    def per_window(self, output: str, span_ms: int | None) -> dict[int, dict[Key, dict[str, Any]]]:
+        """Like `summed`, one sum per window."""
+        result: dict[int, dict[Key, dict[str, Any]]] = {}
+        for start, by_key in sorted(self.records(output, span_ms).items()):
+            result[start] = {key: total(output, parts) for key, parts in by_key.items()}
+        return result
+
+
+_WINDOW_FIELDS = ("window_start", "window_end", "part", "final", "schema_version")
+
+
+def total(output: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Records of one key (any parts, any windows) summed, derived figures recomputed."""
+    summed = _fresh(output, records[0])
+    for record in records:
+        _add(output, summed, record)
+    return _derive(output, summed)
+
+
+def _fresh(output: str, record: dict[str, Any]) -> dict[str, Any]:
+    total = {k: v for k, v in record.items() if k not in _WINDOW_FIELDS}
+    if output == Output.PATHS:
+        if record["kind"] == "node":
+            total.update(visits=0, exits=0, support_contacts=0)
+        else:
+            total.update(count=0, durations={})
+    elif output == Output.FUNNELS:
+        total["steps"] = [
+            {"name": s["name"], "entered": 0, "durations": {}} for s in record["steps"]
+        ]
+    else:
+        total["distribution"] = [0] * len(record["distribution"])
+    return total
+
+
+def _add(output: str, total: dict[str, Any], record: dict[str, Any]) -> None:
+    if output == Output.PATHS:
+        if record["kind"] == "node":
+            for name in ("visits", "exits", "support_contacts"):
+                total[name] += record[name]
+        else:
+            total["count"] += record["count"]
+            sketch.merge(total["durations"], dict(map(tuple, record["durations"])))
+    elif output == Output.FUNNELS:
+        for into, step in zip(total["steps"], record["steps"], strict=True):
+            into["entered"] += step["entered"]
+            sketch.merge(into["durations"], dict(map(tuple, step["durations"])))
+    else:
+        for value, count in enumerate(record["distribution"]):
+            total["distribution"][value] += count
+
+
+def _derive(output: str, total: dict[str, Any]) -> dict[str, Any]:
+    if output == Output.PATHS:
+        if total["kind"] == "node":
+            counts = (total["visits"], total["exits"], total["support_contacts"])
+            return {**total, **node_summary(*counts)}
+        return {**total, **durations(total["durations"])}
+    if output == Output.FUNNELS:
+        steps, first = [], None
+        for n, step in enumerate(total["steps"]):
+            figures = durations(step["durations"])
+            entered = step["entered"]
+            first = entered if first is None else first
+            before = total["steps"][n - 1]["entered"] if n else entered
+            steps.append({
+                "name": step["name"],
+                "entered": entered,
+                "conversion_from_previous": round(entered / before, 4) if before else None,
+                "conversion_from_start": round(entered / first, 4) if first else None,
+                "p50_ms_from_previous": figures["p50_ms"],
+                "durations": figures["durations"],
+            })  # fmt: skip
+        return {**total, "steps": steps}
+    return {**total, **voice_summary(total["kind"], total["distribution"])}
+
+
+def friction(
+    windows: dict[int, dict[Key, dict[str, Any]]], dimensions: tuple[str, ...] = TOUCHPOINTS
+) -> list[dict[str, Any]]:
+    """The exit and support-contact rates of the latest window's touchpoints against their
+    own trailing baseline (the windows before it, pooled), for touchpoints with at least
+    `FRICTION_MIN_VISITS` visits now and some before. `flagged`: the rate is above the
+    baseline by more than 3 standard errors and 10 points."""
+    if not windows:
+        return []
+    starts = sorted(windows)
+    latest, before = windows[starts[-1]], [windows[s] for s in starts[:-1]]
+    found = []
+    for key, now in sorted(latest.items()):
+        if key[0] != "node" or key[1] not in dimensions or now["visits"] < FRICTION_MIN_VISITS:
+            continue
+        visits = sum(w[key]["visits"] for w in before if key in w)
+        if not visits:
+            continue
+        for measure, count in (("exit_rate", "exits"), ("support_rate", "support_contacts")):
+            base = sum(w[key][count] for w in before if key in w) / visits
+            error = math.sqrt(max(base * (1 - base), 1e-9) / now["visits"])
+            found.append({
+                "dimension": key[1], "node": key[2], "measure": measure, "rate": now[measure],
+                "baseline": round(base, 4), "visits": now["visits"],
+                "flagged": now[measure] > base + max(3 * error, 0.10),
+            })  # fmt: skip
+    return found

@@ -1,0 +1,306 @@
+"""The windowed analytics tables of one part (a partition, or a whole file offline).
+
+Facts from the core are counted into tumbling event-time windows; a window's
+records are written when time passes its end plus `close_after_ms` (every session
+with an event in it has closed), with `"final": true`, and written again when a
+later fact (a long session closing, a late answer) changes it. A window leaves
+memory `keep_ms` after its end; a fact for a window already gone is counted
+(`too_late`) and not applied, so a part's latest record never loses counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+from ..events import STAGES, format_time
+from ..vocabulary import NO_STAGE, SCHEMA_VERSION, Output
+from . import sketch
+from .facts import NPS, SESSION, STAGE, VOICE, trail_order
+from .nodes import DIMENSIONS, EXIT, OTHER, START, TOUCHPOINTS
+from .policy import STAGES_FUNNEL, AnalyticsPolicy
+from .summary import durations, node_summary, voice_summary
+from .window import Step, Window
+
+__all__ = ["AnalyticsTable", "Record"]
+
+SUPPORT: Final = "support_contacted"
+_NEVER: Final = 2**63
+_PAGES_MEMO: Final = 10_000
+_RETRY_MS: Final = 5 * 60_000
+"""Event time after which a window kept past its time is looked at again."""
+_PAGE: Final = 1 + DIMENSIONS.index("page")
+
+Record = tuple[str, str, dict[str, Any]]
+"""(output, key, record), as `Outputs.records` holds them."""
+
+
+class AnalyticsTable:
+    def __init__(self, policy: AnalyticsPolicy, part: int = 0) -> None:
+        self.policy = policy
+        self.part = part
+        self.windows: dict[int, Window] = {}
+        self.horizon = 0
+        """The latest time the table was closed at: windows ending `keep_ms` before it are gone."""
+        self.too_late = 0
+        self.next_close = _NEVER
+        """When `close` next has a window to write."""
+        self.dirty: set[int] = set()
+        """Window starts changed (or removed) since the shell last persisted them."""
+        self._pages: dict[str, str] = {}
+        self.closed_at = 0
+        """The time of the last `close`."""
+
+    def window(self, t: int) -> Window | None:
+        size = self.policy.window_ms
+        start = t - t % size
+        found = self.windows.get(start)
+        if found is None:
+            if start + size + self.policy.keep_ms <= self.horizon:
+                self.too_late += 1
+                return None
+            found = self.windows[start] = Window(
+                start, due=start + size + self.policy.close_after_ms
+            )
+        self.dirty.add(start)
+        kept_past_its_time = start + size + self.policy.keep_ms <= self.closed_at
+        self.next_close = min(self.next_close, self.closed_at if kept_past_its_time else found.due)
+        return found
+
+    def add(self, facts: Iterable[tuple[Any, ...]]) -> None:
+        for fact in facts:
+            kind = fact[0]
+            if kind == SESSION:
+                self._session(sorted(fact[1], key=trail_order))
+            elif kind == STAGE:
+                self._stage(fact[1], fact[2])
+            elif kind == VOICE:
+                self._voice(*fact[1:])
+
+    def _session(self, trail: list[list[Any]]) -> None:
+        policy = self.policy
+        supports = [i for i, entry in enumerate(trail) if entry[1] == SUPPORT]
+        last_support = supports[-1] if supports else -1
+        windows: dict[int, Window | None] = {}
+
+        def window_of(t: int) -> Window | None:
+            start = t - t % policy.window_ms
+            if start not in windows:
+                windows[start] = self.window(t)
+            return windows[start]
+
+        last = window_of(trail[-1][0])
+        for column, dim in enumerate(DIMENSIONS, 1):
+            runs: list[tuple[str, int, int]] = []
+            for i, entry in enumerate(trail):
+                node = entry[column]
+                if node is None:
+                    continue
+                if column == _PAGE:
+                    node = self._page(node)
+                if not runs or runs[-1][0] != node:
+                    runs.append((node, entry[0], i))
+            previous, since = START, None
+            for k, (node, t, i) in enumerate(runs):
+                window = window_of(t)
+                if window is not None:
+                    window.step(policy, dim, previous, node, None if since is None else t - since)
+                    if dim in TOUCHPOINTS:
+                        window.visit(policy, dim, node, k == len(runs) - 1, last_support > i)
+                previous, since = node, t
+            if runs and last is not None:
+                last.step(policy, dim, previous, EXIT, None)
+        first = window_of(trail[0][0])
+        if first is None:
+            return
+        for funnel in policy.funnels:
+            if funnel.kind == STAGES_FUNNEL:
+                continue
+            k, since, steps = 0, 0, funnel.steps
+            for entry in trail:
+                if entry[1] in steps[k][1]:
+                    first.enter(funnel.id, len(steps), k, entry[0] - since if k else None)
+                    since, k = entry[0], k + 1
+                    if k == len(steps):
+                        break
+
+    def _page(self, path: str) -> str:
+        """A URL path's page node (memoised: sites have far fewer paths than events)."""
+        node = self._pages.get(path)
+        if node is None:
+            if len(self._pages) >= _PAGES_MEMO:
+                self._pages.clear()
+            node = self._pages[path] = self.policy.pages.node(path)
+        return node
+
+    def _stage(self, at: int, stage: str) -> None:
+        window = self.window(at)
+        if window is None:
+            return
+        for funnel in self.policy.funnels:
+            if funnel.kind == STAGES_FUNNEL:
+                window.enter(funnel.id, len(STAGES), STAGES.index(stage), None)
+
+    def _voice(self, at: int, kind: str, stage: str | None, touchpoint: str, value: int) -> None:
+        window = self.window(at)
+        if window is not None:
+            size, index = (11, value) if kind == NPS else (5, value - 1)
+            window.answer(f"{kind}|{stage or NO_STAGE}|{touchpoint}", size, index)
+
+    def close(self, now: int, settled: int | None = None) -> list[Record]:
+        """The records of what changed in windows that `now` has closed: when a window
+        closes, then at most once per window length while later facts change it (at once
+        past `keep_ms`). A window leaves memory `keep_ms` past its end by `settled`
+        (default `now`: the earliest time a fact may still come for)."""
+        policy = self.policy
+        settled = now if settled is None else min(settled, now)
+        self.horizon = max(self.horizon, settled)
+        self.closed_at = max(self.closed_at, now)
+        written: list[Record] = []
+        self.next_close = _NEVER
+        for start in sorted(self.windows):
+            window = self.windows[start]
+            end = start + policy.window_ms
+            if end + policy.close_after_ms > now:
+                self.next_close = min(self.next_close, end + policy.close_after_ms)
+                break
+            leaving = end + policy.keep_ms <= settled
+            late = end + policy.keep_ms <= now  # kept past its time: a change goes out at once
+            if window.changed and (window.due <= now or late):
+                written += self.records(window)
+                window.due = now + policy.window_ms
+                self.dirty.add(start)
+            if leaving:
+                del self.windows[start]
+                self.dirty.add(start)
+                continue
+            if window.changed:
+                self.next_close = min(self.next_close, window.due)
+            if end + policy.keep_ms > now:
+                self.next_close = min(self.next_close, end + policy.keep_ms)
+            else:  # kept past its time for a fact still to come: look again a little later
+                self.next_close = min(self.next_close, now + _RETRY_MS)
+        return written
+
+    def closing_all(self) -> int:
+        """A time at which every window held is closed and gone (the end of a file)."""
+        last = max(self.windows, default=0) + self.policy.window_ms
+        return max(self.horizon, last + max(self.policy.close_after_ms, self.policy.keep_ms))
+
+    def take_dirty(self) -> list[tuple[int, Window | None]]:
+        """Windows changed since the last call (None: removed), for a changelog."""
+        dirty, self.dirty = self.dirty, set()
+        return [(start, self.windows.get(start)) for start in sorted(dirty)]
+
+    def restore(self, windows: Iterable[Window], horizon: int) -> None:
+        self.horizon = horizon
+        for window in windows:
+            self.windows[window.start] = window
+        self.next_close = 0  # the next tally works out what is due
+
+    def records(self, window: Window) -> list[Record]:
+        """The records of the window's changed groups (every group the first time)."""
+        base = {
+            "schema_version": SCHEMA_VERSION,
+            "window_start": format_time(window.start),
+            "window_end": format_time(window.start + self.policy.window_ms),
+            "part": self.part,
+            "final": True,
+        }
+        prefix = f"{window.start}|{self.part}|"
+        out: list[Record] = []
+        funnels = {f.id: f for f in self.policy.funnels}
+        steps: dict[tuple[str, str], set[str]] = {}
+        nodes: dict[str, set[str]] = {}
+        for entry in window.changed:
+            if entry[0] == "p":
+                steps.setdefault((entry[1], entry[2]), set()).add(entry[3])
+            elif entry[0] == "n":
+                nodes.setdefault(entry[1], set()).add(entry[2])
+            elif entry[0] == "f" and entry[1] in funnels:
+                counts = window.funnels[entry[1]]
+                named = [name for name, _types in funnels[entry[1]].steps]
+                record = {**base, "funnel": entry[1], "steps": [
+                    {"name": name, "entered": entered, **_from_previous(sketch_)}
+                    for name, (entered, sketch_) in zip(named, counts, strict=True)
+                ]}  # fmt: skip
+                out.append((Output.FUNNELS, f"{prefix}{entry[1]}", record))
+            elif entry[0] == "v":
+                answer, stage, touchpoint = entry[1].split("|", 2)
+                record = {**base, "kind": answer, "stage": stage, "touchpoint": touchpoint,
+                          **voice_summary(answer, window.voice[entry[1]])}  # fmt: skip
+                out.append((Output.VOC, f"{prefix}{entry[1]}", record))
+        for (dim, frm), changed in sorted(steps.items()):
+            tos = window.paths[dim][frm]
+            for to, (count, counts) in self._written(
+                window, ("p", dim, frm), tos, changed, _merge_steps
+            ):
+                record = {**base, "kind": "step", "dimension": dim, "from": frm, "to": to,
+                          "count": count, **durations(counts)}  # fmt: skip
+                out.append((Output.PATHS, f"{prefix}{dim}|{frm}|{to}", record))
+        for dim, changed in sorted(nodes.items()):
+            for node, counts in self._written(window, ("n", dim), window.nodes[dim], changed, _sum):
+                record = {**base, "kind": "node", "dimension": dim, "node": node,
+                          **node_summary(*counts)}  # fmt: skip
+                out.append((Output.PATHS, f"{prefix}node|{dim}|{node}", record))
+        window.changed = set()
+        return out
+
+    def _written(
+        self,
+        window: Window,
+        group: tuple[str, ...],
+        table: dict[str, Any],
+        changed: set[str],
+        merge: Any,
+    ) -> list[tuple[str, Any]]:
+        """What to write of a table whose `changed` entries changed: each changed entry on
+        its own if it is, or now joins, the `top` largest (or is `(exit)`, or was on its own
+        before: it stays so, and no record goes stale); `(other)`, the sum of the rest, when
+        one of those changed or an entry left it."""
+        shown = window.shown
+        if all(group + (name,) in shown for name in changed):
+            return [(name, table[name]) for name in sorted(changed)]
+        ranked = sorted(table.items(), key=lambda item: (-item[1][0], item[0]))
+        written, rest, named, other_changed = [], [], 0, OTHER in changed
+        for name, entry in ranked:
+            if name == OTHER:  # what the table could not hold on its own
+                rest.append(entry)
+                other_changed |= name in changed
+                continue
+            own = name == EXIT or named < self.policy.top
+            named += name != EXIT
+            key = group + (name,)
+            if key in shown:
+                if name in changed:
+                    written.append((name, entry))
+            elif own:  # newly on its own: what (other) held of it leaves it
+                written.append((name, entry))
+                shown.add(key)
+                other_changed = True
+            else:
+                rest.append(entry)
+                other_changed |= name in changed
+        if (other_changed and (rest or group + (OTHER,) in shown)) or (
+            rest and group + (OTHER,) not in shown
+        ):
+            written.append((OTHER, merge(rest)))
+            shown.add(group + (OTHER,))
+        return written
+
+
+def _merge_steps(entries: list[Step]) -> Step:
+    merged: Step = [0, {}]
+    for count, counts in entries:
+        merged[0] += count
+        sketch.merge(merged[1], counts)
+    return merged
+
+
+def _sum(entries: list[list[int]]) -> list[int]:
+    return [sum(entry[i] for entry in entries) for i in range(3)]
+
+
+def _from_previous(counts: dict[int, int]) -> dict[str, Any]:
+    figures = durations(counts)
+    return {"p50_ms_from_previous": figures["p50_ms"], "durations": figures["durations"]}

@@ -1,0 +1,124 @@
+"""One tumbling window's counts in one part: paths, touchpoint nodes, funnels, voice.
+
+Counting is exact up to `policy.cap` distinct nodes per table; past it further
+nodes are counted under `(other)`, so memory stays bounded and totals add up.
+`changed` names the entries to write again (a step, a node, a funnel, a voice
+key); `shown` the steps and nodes already written on their own, which stay on
+their own (so no record of a part goes stale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import sketch
+from .nodes import EXIT, OTHER, START
+from .policy import AnalyticsPolicy
+
+__all__ = ["Step", "Window"]
+
+_OWN = frozenset({OTHER, START, EXIT})
+
+Step = list[Any]
+"""[count, duration sketch]"""
+
+
+def _slot(table: dict[str, Any], name: str, cap: int) -> str:
+    """`name`, or `(other)` when the table is full (`(start)`, `(exit)` always fit)."""
+    if name in table or len(table) < cap or name in _OWN:
+        return name
+    return OTHER
+
+
+@dataclass(slots=True)
+class Window:
+    start: int
+    due: int = 0
+    """When its changes are to be written next (its close, then once per window length)."""
+    paths: dict[str, dict[str, dict[str, Step]]] = field(default_factory=dict)
+    """dimension -> from -> to -> [steps, sketch of ms between the two nodes]"""
+    nodes: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    """dimension -> node -> [visits, exits, visits followed by a support contact]"""
+    funnels: dict[str, list[Step]] = field(default_factory=dict)
+    """funnel id -> per step [entered, sketch of ms from the previous step]"""
+    voice: dict[str, list[int]] = field(default_factory=dict)
+    """"kind|stage|touchpoint" -> answers per value (0..10 for NPS, 1..5 at 0..4 for ratings)"""
+    changed: set[tuple[str, ...]] = field(default_factory=set)
+    """Entries changed since last written: (p, dim, from, to), (n, dim, node), (f, id), (v, key)."""
+    shown: set[tuple[str, ...]] = field(default_factory=set)
+    """Steps and nodes written on their own so far: (p, dim, from, to), (n, dim, node)."""
+
+    def step(self, policy: AnalyticsPolicy, dim: str, frm: str, to: str, ms: int | None) -> None:
+        froms = self.paths.get(dim)
+        if froms is None:
+            froms = self.paths[dim] = {}
+        frm = _slot(froms, frm, policy.cap)
+        tos = froms.get(frm)
+        if tos is None:
+            tos = froms[frm] = {}
+        to = _slot(tos, to, policy.cap)
+        entry = tos.get(to)
+        if entry is None:
+            entry = tos[to] = [0, {}]
+        entry[0] += 1
+        if ms is not None:
+            sketch.add(entry[1], ms)
+        self.changed.add(("p", dim, frm, to))
+
+    def visit(
+        self, policy: AnalyticsPolicy, dim: str, node: str, exit_: bool, support: bool
+    ) -> None:
+        nodes = self.nodes.get(dim)
+        if nodes is None:
+            nodes = self.nodes[dim] = {}
+        node = _slot(nodes, node, policy.cap)
+        entry = nodes.get(node)
+        if entry is None:
+            entry = nodes[node] = [0, 0, 0]
+        entry[0] += 1
+        entry[1] += exit_
+        entry[2] += support
+        self.changed.add(("n", dim, node))
+
+    def enter(self, funnel: str, steps: int, index: int, ms: int | None) -> None:
+        entries = self.funnels.setdefault(funnel, [[0, {}] for _ in range(steps)])
+        entries[index][0] += 1
+        if ms is not None:
+            sketch.add(entries[index][1], ms)
+        self.changed.add(("f", funnel))
+
+    def answer(self, key: str, size: int, index: int) -> None:
+        self.voice.setdefault(key, [0] * size)[index] += 1
+        self.changed.add(("v", key))
+
+    def to_data(self) -> list[Any]:
+        def steps(entry: Step) -> list[Any]:
+            return [entry[0], sorted(entry[1].items())]
+
+        paths = {d: {f: {t: steps(e) for t, e in tos.items()} for f, tos in froms.items()}
+                 for d, froms in self.paths.items()}  # fmt: skip
+        funnels = {f: [steps(e) for e in entries] for f, entries in self.funnels.items()}
+        return [self.start, self.due, paths, self.nodes, funnels, self.voice,
+                sorted(self.changed), sorted(self.shown)]  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> Window:
+        start, due, paths, nodes, funnels, voice, changed, shown = data
+
+        def steps(entry: list[Any]) -> Step:
+            return [entry[0], {int(b): c for b, c in entry[1]}]
+
+        return cls(
+            start,
+            due,
+            {
+                d: {f: {t: steps(e) for t, e in tos.items()} for f, tos in froms.items()}
+                for d, froms in paths.items()
+            },  # fmt: skip
+            nodes,
+            {f: [steps(e) for e in entries] for f, entries in funnels.items()},
+            voice,
+            {tuple(entry) for entry in changed},
+            {tuple(entry) for entry in shown},
+        )

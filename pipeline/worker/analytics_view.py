@@ -1,0 +1,88 @@
+"""The whole pipeline's analytics, as every worker sees them: the aggregate topics tailed.
+
+Each worker reads `journey.paths`, `journey.funnels` and `journey.voc` (every
+partition, outside the consumer group) into a `Rollup`, so any worker answers
+the analytics API and draws the journey map for the whole pipeline, and sets
+the friction gauges (the same on every worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from ..domain import Output
+from ..domain.analytics.rollup import Rollup
+from ..domain.analytics.views import friction_view
+from ..topics import OUTPUT_TOPICS
+from .metrics import Metrics
+
+__all__ = ["AnalyticsView"]
+
+log = logging.getLogger("journey.analytics")
+
+GAUGES_EVERY_S = 5.0
+"""Shortest time between two updates of the friction gauges."""
+
+
+class AnalyticsView:
+    def __init__(self, keep_ms: int, metrics: Metrics) -> None:
+        self.rollup = Rollup(keep_ms)
+        self.metrics = metrics
+        self.keep_ms = keep_ms
+        self._outputs = {OUTPUT_TOPICS[o]: o for o in Output.ANALYTICS}
+        self._task: asyncio.Task[None] | None = None
+        self._gauges_at = 0.0
+        self._flagged: set[tuple[str, str, str]] = set()
+
+    def start(self, consumer: AIOKafkaConsumer) -> None:
+        """Tail the aggregate topics with `consumer` (started, not in a group) from the start."""
+        self._task = asyncio.create_task(self._tail(consumer))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _tail(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            consumer.subscribe(list(self._outputs))
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for tp, records in batch.items():
+                    output = self._outputs[tp.topic]
+                    for record in records:
+                        self.add(output, record.value)
+                if batch or time.monotonic() - self._gauges_at >= GAUGES_EVERY_S:
+                    self.update_gauges()
+        finally:
+            await consumer.stop()
+
+    def add(self, output: str, value: bytes | None) -> None:
+        try:
+            self.rollup.add(output, orjson.loads(value or b""))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            log.warning("skipped an unreadable %s record: %s", output, error)
+
+    def update_gauges(self) -> None:
+        """The friction gauges from the latest closed window against its baseline (the
+        windows of the last day before it)."""
+        self._gauges_at = time.monotonic()
+        metrics, window = self.metrics, self.rollup.window_ms
+        flagged = friction_view(self.rollup, 25 * window if window else None, every=True)
+        now = set()
+        for item in flagged:
+            labels = (item["dimension"], item["node"], item["measure"])
+            metrics.touchpoint_rate.labels(*labels).set(item["rate"])
+            metrics.touchpoint_baseline.labels(*labels).set(item["baseline"])
+            metrics.touchpoint_friction.labels(*labels).set(1 if item["flagged"] else 0)
+            now.add(labels)
+        for gone in self._flagged - now:
+            for gauge in (metrics.touchpoint_rate, metrics.touchpoint_baseline,
+                          metrics.touchpoint_friction):  # fmt: skip
+                gauge.remove(*gone)
+        self._flagged = now

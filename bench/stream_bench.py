@@ -489,7 +489,7 @@ def main() -> None:
                 asyncio.run(raw_passthrough(bootstrap, len(records), "bench.raw-out"))
             )
             rate, [plain] = workers_rate(
-                bootstrap, f"bench-off{attempt}", (port,), len(records), tmp, off
+                bootstrap, f"bench-off{attempt}", (port + 10,), len(records), tmp, off
             )
             stop(plain)
             tries["worker_no_analytics"].append(rate)

@@ -314,8 +314,10 @@ class JourneyEngine:
             if table.too_late > refused:
                 out.counts[Count.ANALYTICS_TOO_LATE] += table.too_late - refused
         now = self.now if until is None else until
-        if now >= table.next_close:
+        if now >= table.next_pass:
             out.records += table.close(now, self._settled(now))
+        elif table.urgent:
+            out.records += table.write_urgent(now)
 
     def _settled(self, now: int) -> int:
         """The earliest event time a fact may still come for: a journey waiting for a stitch

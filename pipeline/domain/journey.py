@@ -421,7 +421,8 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
     due = next_deadline(state, policy)
     if due is None or due > until:
         return None
-    probe = copy.deepcopy(state)
+    shared = {id(s.trail): s.trail for s in state.sessions}  # read only: not copied
+    probe = copy.deepcopy(state, shared)
     scratch = Outputs()
     while due is not None and due <= until:
         advance(probe, due, policy, scratch)

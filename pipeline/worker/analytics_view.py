@@ -26,7 +26,9 @@ __all__ = ["AnalyticsView"]
 log = logging.getLogger("journey.analytics")
 
 GAUGES_EVERY_S = 5.0
-"""Shortest time between two updates of the friction gauges."""
+"""Shortest time between two updates of the friction gauges (on a new window)."""
+GAUGES_ANYWAY_S = 60.0
+"""Longest time between two updates (late records change closed windows too)."""
 
 
 class AnalyticsView:
@@ -37,6 +39,7 @@ class AnalyticsView:
         self._outputs = {OUTPUT_TOPICS[o]: o for o in Output.ANALYTICS}
         self._task: asyncio.Task[None] | None = None
         self._gauges_at = 0.0
+        self._gauged_end = 0
         self._flagged: set[tuple[str, str, str]] = set()
 
     def start(self, consumer: AIOKafkaConsumer) -> None:
@@ -57,7 +60,9 @@ class AnalyticsView:
                     output = self._outputs[tp.topic]
                     for record in records:
                         self.add(output, record.value)
-                if batch or time.monotonic() - self._gauges_at >= GAUGES_EVERY_S:
+                since = time.monotonic() - self._gauges_at
+                new_window = self.rollup.last_end != self._gauged_end
+                if since >= GAUGES_ANYWAY_S or (new_window and since >= GAUGES_EVERY_S):
                     self.update_gauges()
         finally:
             await consumer.stop()
@@ -72,6 +77,7 @@ class AnalyticsView:
         """The friction gauges from the latest closed window against its baseline (the
         windows of the last day before it)."""
         self._gauges_at = time.monotonic()
+        self._gauged_end = self.rollup.last_end
         metrics, window = self.metrics, self.rollup.window_ms
         flagged = friction_view(self.rollup, 25 * window if window else None, every=True)
         now = set()

@@ -58,7 +58,8 @@ def position_write(topic: str, partition: int, input_topic: str, expected: int) 
 
 def window_write(topic: str, partition: int, start: int, window: Window | None) -> Message:
     """An analytics window's counts, or a tombstone when it left memory (None)."""
-    value = None if window is None else encode([partition, window.to_data()])
+    data = None if window is None else [partition, window.to_data()]
+    value = None if data is None else orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
     return (topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
 
 

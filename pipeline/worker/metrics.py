@@ -268,9 +268,10 @@ class Metrics:
 
     def count_records(self, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         """Count published outputs by their type."""
+        analytics: dict[str, int] = {}
         for output, _key, record in records:
             if output in Output.ANALYTICS:
-                self.analytics_records.labels(output).inc()
+                analytics[output] = analytics.get(output, 0) + 1
                 continue
             kind = record.get("type")
             if kind in _ALERTS:
@@ -282,6 +283,8 @@ class Metrics:
                 self.session_events.observe(record["event_count"])
             elif kind != "session_merged":
                 self.transitions.labels(record["from_stage"] or NO_STAGE, record["to_stage"]).inc()
+        for output, n in analytics.items():
+            self.analytics_records.labels(output).inc(n)
 
     def count_core(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():

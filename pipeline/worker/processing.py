@@ -39,6 +39,7 @@ from ..domain import (
     JourneyEngine,
     JourneyPolicy,
     Outcome,
+    Output,
     Outputs,
     Reason,
 )
@@ -392,7 +393,8 @@ class Processor:
         self._announce(batch, now)
         messages = batch.messages
         for output, key, record in out.records:
-            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))
+            part = record.get("part") if output in Output.ANALYTICS else None
+            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), part))
         metrics = self.metrics
         metrics.count_outcomes(batch.outcomes)
         metrics.count_records(out.records)

@@ -83,8 +83,10 @@ PARTITIONERS: dict[str, Callable[[bytes, int], int]] = {
 """Producers' partitioners for keyed records, by `JOURNEY_INPUT_PARTITIONER` name."""
 
 
+@lru_cache(maxsize=1 << 16)
 def by_key(key: bytes, partitions: int) -> int:
-    """The partition the Java client's default partitioner picks (output topics are keyed so)."""
+    """The partition the Java client's default partitioner picks (output topics are keyed so;
+    cached: outputs are keyed by journey key, and murmur2 is pure Python here)."""
     return _murmur2(key, partitions)
 
 

@@ -2,7 +2,9 @@
 
 A message without a partition goes where the Java client's default
 partitioner puts its key (a keyless one: by a CRC32 of its value), so
-downstream consumers find a journey's records on one partition.
+downstream consumers find a journey's records on one partition. A partition
+given for a topic sent to by key is taken modulo its partition count (the
+analytics go to their part's partition, whatever count the topic was given).
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ class RecordSink:
         builders: dict[tuple[str, int], Any] = {}
         sends = []
         producer = self.producer
+        counts = self.partition_counts
         for topic, key, value, partition in messages:
             if partition is None:
                 partition = self.partition(topic, key, value)
+            elif topic in counts:
+                partition %= counts[topic]
             builder = builders.get((topic, partition))
             if builder is None:
                 builder = builders[topic, partition] = producer.create_batch()

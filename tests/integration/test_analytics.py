@@ -138,7 +138,7 @@ def test_the_journey_map_in_chromium_shows_the_apis_numbers(fed, tmp_path):
     funnel = pipeline.get(workers[0], "/funnels/checkout?window=24h")[2]
     for n, step in enumerate(funnel["steps"]):
         assert page.values[f"funnel-checkout/{n}/entered"] == str(step["entered"])
-    paths = pipeline.get(workers[0], "/paths?dimension=event_type&window=24h")[2]
+    paths = pipeline.get(workers[0], "/paths?dimension=page&window=24h")[2]
     assert sum(page.links) == sum(s["count"] for s in paths["steps"]) > 0
     voc = pipeline.get(workers[0], "/voc?window=24h")[2]
     nps = next((r["nps"] for r in voc["overall"] if r["kind"] == "nps"), None)

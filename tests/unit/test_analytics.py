@@ -123,7 +123,7 @@ def test_a_fact_after_a_window_closed_writes_it_again_and_one_after_it_left_is_r
     assert [r["responses"] for _o, _k, r in table.close(closed)] == [1]
     table.add([(VOICE, T0 + 1, "nps", "none", "web", 0)])
     assert table.close(closed + 1) == [], "changes after the close are written in a batch"
-    assert table.next_close == closed + H
+    assert table.next_pass == closed + H
     again = table.close(closed + H)
     assert [(r["responses"], r["final"]) for _o, _k, r in again] == [(2, True)]
     table.add([(VOICE, T0 + 2, "nps", "none", "web", 10)])

@@ -43,6 +43,31 @@ def test_a_source_that_comes_back_from_idle_behind_the_watermark_cannot_move_it_
     assert alignment.value == 1000
 
 
+def test_an_idle_source_whose_input_has_grown_since_holds_the_others_back_again():
+    """Idle at end offset 40; records arrive (end 41) before its reader says so (busy, or
+    dead and its partition not reassigned yet): it holds time at its last mark."""
+    ends = {0: 10, 1: 40}
+    alignment = Alignment(0, 2, ends=ends)
+    alignment.mark(0, 1000, 10_000, False)
+    alignment.mark(1, 100, 10_000, True, end=40)
+    assert alignment.value == 1000
+    ends[1] = 41
+    assert not alignment.all_idle()
+    assert not alignment.mark(0, 2000, 10_000, False), "source 1 holds it at 1000 now"
+    assert alignment.value == 1000
+    alignment.mark(1, 150, 10_000, False)  # its reader read the new record
+    assert alignment.value == 1000, "never back"
+    alignment.mark(1, 2500, 10_000, True, end=41)
+    assert alignment.value == 2000
+
+
+def test_an_idle_mark_without_an_end_offset_is_taken_at_its_word():
+    alignment = Alignment(0, 2, ends={1: 99})
+    alignment.mark(0, 1000, 10_000, False)
+    alignment.mark(1, 100, 10_000, True)
+    assert alignment.value == 1000
+
+
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10**6), st.integers(0, 10**6),
                           st.booleans()), max_size=60))  # fmt: skip
 def test_the_watermark_never_goes_back_and_never_passes_an_active_source(marks):

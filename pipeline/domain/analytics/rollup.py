@@ -43,27 +43,40 @@ class Rollup:
     def __init__(self, keep_ms: int | None = None) -> None:
         """`keep_ms`: windows ending this long before the latest one are forgotten."""
         self.keep_ms = keep_ms
-        self.latest: dict[tuple[str, int, Key, int], dict[str, Any]] = {}
+        self.latest: dict[tuple[str, int], dict[tuple[Key, int], dict[str, Any]]] = {}
+        """(output, window start) -> (key, part) -> the part's latest record of the key"""
         self.window_ms = 0
         self.last_end = 0
+        self._parsed: dict[str, int] = {}
 
     def add(self, output: str, record: dict[str, Any]) -> None:
-        start = parse_time(record["window_start"])
-        end = parse_time(record["window_end"])
+        start, end = self._times(record["window_start"]), self._times(record["window_end"])
         self.window_ms = end - start
-        self.latest[(output, start, identity(output, record), record["part"])] = record
+        if self.keep_ms is not None and end + self.keep_ms <= self.last_end:
+            return  # older than what is kept
+        window = self.latest.get((output, start))
+        if window is None:
+            window = self.latest[output, start] = {}
+        window[identity(output, record), record["part"]] = record
         if end > self.last_end:
             self.last_end = end
             if self.keep_ms is not None:
-                self._forget(end - self.keep_ms)
+                gone = [w for w in self.latest if w[1] + self.window_ms + self.keep_ms <= end]
+                for old in gone:
+                    del self.latest[old]
+
+    def _times(self, text: str) -> int:
+        """A window bound in ms (memoised: records share a few bounds)."""
+        known = self._parsed.get(text)
+        if known is None:
+            if len(self._parsed) > 10_000:
+                self._parsed.clear()
+            known = self._parsed[text] = parse_time(text)
+        return known
 
     def add_all(self, output: str, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             self.add(output, record)
-
-    def _forget(self, before: int) -> None:
-        for entry in [e for e in self.latest if e[1] + self.window_ms <= before]:
-            del self.latest[entry]
 
     def windows(self, span_ms: int | None) -> tuple[int, int]:
         """The [start, end) the last `span_ms` of event time cover (None: all)."""
@@ -76,9 +89,11 @@ class Rollup:
         """Per window start, per key, the parts' latest records within the span."""
         since, _end = self.windows(span_ms)
         found: dict[int, dict[Key, list[dict[str, Any]]]] = {}
-        for (kind, start, key, _part), record in self.latest.items():
+        for (kind, start), window in self.latest.items():
             if kind == output and start >= since:
-                found.setdefault(start, {}).setdefault(key, []).append(record)
+                by_key = found.setdefault(start, {})
+                for (key, _part), record in window.items():
+                    by_key.setdefault(key, []).append(record)
         return found
 
     def summed(self, output: str, span_ms: int | None) -> dict[Key, dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-__all__ = ["Sketch", "add", "merge", "quantile"]
+__all__ = ["Sketch", "add", "merge", "quantile", "quantiles"]
 
 GAMMA: Final = 1.05
 _LOG_GAMMA: Final = math.log(GAMMA)
@@ -32,13 +32,21 @@ def merge(into: Sketch, other: Sketch) -> None:
 
 def quantile(sketch: Sketch, q: float) -> int | None:
     """The `q` quantile in ms (None for an empty sketch)."""
+    return quantiles(sketch, (q,))[0]
+
+
+def quantiles(sketch: Sketch, qs: tuple[float, ...]) -> list[int | None]:
+    """The quantiles `qs` (ascending) in ms, in one pass (None for an empty sketch)."""
     total = sum(sketch.values())
     if not total:
-        return None
-    rank = q * (total - 1)
-    seen = 0
+        return [None] * len(qs)
+    found: list[int | None] = []
+    seen, want = 0, 0
     for bucket in sorted(sketch):
         seen += sketch[bucket]
-        if seen > rank:
-            return max(0, int(GAMMA ** (bucket + 0.5) + 0.5) - 1)
+        while want < len(qs) and seen > qs[want] * (total - 1):
+            found.append(max(0, int(GAMMA ** (bucket + 0.5) + 0.5) - 1))
+            want += 1
+        if want == len(qs):
+            return found
     raise AssertionError("unreachable: the ranks are within the total")

@@ -43,8 +43,10 @@ class AnalyticsTable:
         self.horizon = 0
         """The latest time the table was closed at: windows ending `keep_ms` before it are gone."""
         self.too_late = 0
-        self.next_close = _NEVER
-        """When `close` next has a window to write."""
+        self.next_pass = _NEVER
+        """When `close` next has a window to write or drop."""
+        self.urgent: set[int] = set()
+        """Windows kept past their time (a fact may still come) whose changes go out at once."""
         self.dirty: set[int] = set()
         """Window starts changed (or removed) since the shell last persisted them."""
         self._pages: dict[str, str] = {}
@@ -63,8 +65,10 @@ class AnalyticsTable:
                 start, due=start + size + self.policy.close_after_ms
             )
         self.dirty.add(start)
-        kept_past_its_time = start + size + self.policy.keep_ms <= self.closed_at
-        self.next_close = min(self.next_close, self.closed_at if kept_past_its_time else found.due)
+        if start + size + self.policy.keep_ms <= self.closed_at:
+            self.urgent.add(start)
+        else:
+            self.next_pass = min(self.next_pass, found.due)
         return found
 
     def add(self, facts: Iterable[tuple[Any, ...]]) -> None:
@@ -156,13 +160,14 @@ class AnalyticsTable:
         settled = now if settled is None else min(settled, now)
         self.horizon = max(self.horizon, settled)
         self.closed_at = max(self.closed_at, now)
+        self.urgent.clear()
         written: list[Record] = []
-        self.next_close = _NEVER
+        self.next_pass = _NEVER
         for start in sorted(self.windows):
             window = self.windows[start]
             end = start + policy.window_ms
             if end + policy.close_after_ms > now:
-                self.next_close = min(self.next_close, end + policy.close_after_ms)
+                self.next_pass = min(self.next_pass, end + policy.close_after_ms)
                 break
             leaving = end + policy.keep_ms <= settled
             late = end + policy.keep_ms <= now  # kept past its time: a change goes out at once
@@ -175,11 +180,23 @@ class AnalyticsTable:
                 self.dirty.add(start)
                 continue
             if window.changed:
-                self.next_close = min(self.next_close, window.due)
+                self.next_pass = min(self.next_pass, window.due)
             if end + policy.keep_ms > now:
-                self.next_close = min(self.next_close, end + policy.keep_ms)
+                self.next_pass = min(self.next_pass, end + policy.keep_ms)
             else:  # kept past its time for a fact still to come: look again a little later
-                self.next_close = min(self.next_close, now + _RETRY_MS)
+                self.next_pass = min(self.next_pass, now + _RETRY_MS)
+        return written
+
+    def write_urgent(self, now: int) -> list[Record]:
+        """The changes of windows kept past their time, between two passes of `close`."""
+        written: list[Record] = []
+        for start in sorted(self.urgent):
+            window = self.windows.get(start)
+            if window is not None and window.changed:
+                written += self.records(window)
+                window.due = now + self.policy.window_ms
+                self.dirty.add(start)
+        self.urgent.clear()
         return written
 
     def closing_all(self) -> int:
@@ -196,7 +213,7 @@ class AnalyticsTable:
         self.horizon = horizon
         for window in windows:
             self.windows[window.start] = window
-        self.next_close = 0  # the next tally works out what is due
+        self.next_pass = 0  # the next tally works out what is due
 
     def records(self, window: Window) -> list[Record]:
         """The records of the window's changed groups (every group the first time)."""

@@ -82,7 +82,9 @@ class Window:
         self.changed.add(("n", dim, node))
 
     def enter(self, funnel: str, steps: int, index: int, ms: int | None) -> None:
-        entries = self.funnels.setdefault(funnel, [[0, {}] for _ in range(steps)])
+        entries = self.funnels.get(funnel)
+        if entries is None:
+            entries = self.funnels[funnel] = [[0, {}] for _ in range(steps)]
         entries[index][0] += 1
         if ms is not None:
             sketch.add(entries[index][1], ms)
@@ -93,21 +95,16 @@ class Window:
         self.changed.add(("v", key))
 
     def to_data(self) -> list[Any]:
-        def steps(entry: Step) -> list[Any]:
-            return [entry[0], sorted(entry[1].items())]
-
-        paths = {d: {f: {t: steps(e) for t, e in tos.items()} for f, tos in froms.items()}
-                 for d, froms in self.paths.items()}  # fmt: skip
-        funnels = {f: [steps(e) for e in entries] for f, entries in self.funnels.items()}
-        return [self.start, self.due, paths, self.nodes, funnels, self.voice,
-                sorted(self.changed), sorted(self.shown)]  # fmt: skip
+        """Plain data; the sketches keep their int keys (encode with non-string keys)."""
+        return [self.start, self.due, self.paths, self.nodes, self.funnels, self.voice,
+                list(self.changed), list(self.shown)]  # fmt: skip
 
     @classmethod
     def from_data(cls, data: list[Any]) -> Window:
         start, due, paths, nodes, funnels, voice, changed, shown = data
 
         def steps(entry: list[Any]) -> Step:
-            return [entry[0], {int(b): c for b, c in entry[1]}]
+            return [entry[0], {int(b): c for b, c in entry[1].items()}]
 
         return cls(
             start,

@@ -8,7 +8,6 @@ the friction gauges (the same on every worker).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -19,6 +18,7 @@ from ..domain import Output
 from ..domain.analytics.rollup import Rollup
 from ..domain.analytics.views import friction_view
 from ..topics import OUTPUT_TOPICS
+from .background import TopicTail
 from .metrics import Metrics
 
 __all__ = ["AnalyticsView"]
@@ -31,25 +31,15 @@ GAUGES_ANYWAY_S = 60.0
 """Longest time between two updates (late records change closed windows too)."""
 
 
-class AnalyticsView:
+class AnalyticsView(TopicTail):
     def __init__(self, keep_ms: int, metrics: Metrics) -> None:
         self.rollup = Rollup(keep_ms)
         self.metrics = metrics
         self.keep_ms = keep_ms
         self._outputs = {OUTPUT_TOPICS[o]: o for o in Output.ANALYTICS}
-        self._task: asyncio.Task[None] | None = None
         self._gauges_at = 0.0
         self._gauged_end = 0
         self._flagged: set[tuple[str, str, str]] = set()
-
-    def start(self, consumer: AIOKafkaConsumer) -> None:
-        """Tail the aggregate topics with `consumer` (started, not in a group) from the start."""
-        self._task = asyncio.create_task(self._tail(consumer))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _tail(self, consumer: AIOKafkaConsumer) -> None:
         try:

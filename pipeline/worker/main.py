@@ -54,7 +54,10 @@ def clients(
     )
 
     def reader() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
+        return AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+            **options,
+        )  # fmt: skip
 
     return consumer, producer, reader
 

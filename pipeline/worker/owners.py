@@ -17,17 +17,18 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from .background import TopicTail
+
 __all__ = ["OwnerDirectory"]
 
 log = logging.getLogger("journey.owners")
 
 
-class OwnerDirectory:
+class OwnerDirectory(TopicTail):
     def __init__(self, topic: str, url: str) -> None:
         self.topic = topic
         self.url = url
         self.owners: dict[int, str] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def owner(self, partition: int) -> str | None:
         return self.owners.get(partition)
@@ -40,15 +41,6 @@ class OwnerDirectory:
             for p in sorted(partitions)
         ]
         await asyncio.gather(*sends)
-
-    def start(self, consumer: AIOKafkaConsumer) -> None:
-        """Tail the directory topic with `consumer` (started, not in a group) from the start."""
-        self._task = asyncio.create_task(self._tail(consumer))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _tail(self, consumer: AIOKafkaConsumer) -> None:
         tp = TopicPartition(self.topic, 0)

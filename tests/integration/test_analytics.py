@@ -94,6 +94,11 @@ def test_any_worker_answers_the_analytics_api_for_the_whole_pipeline(fed):
     assert status == 400 and "colour" in bad["error"]
     status, _headers, voc = pipeline.get(workers[1], "/voc?window=all")
     assert status == 200 and {r["kind"] for r in voc["overall"]} == {"nps", "rating"}
+    late = pipeline.start_worker()  # started after the analytics were published
+    pipeline.wait_ready(late, timeout=90)
+    query = "/paths?dimension=event_type&window=all"
+    wait_until(lambda: pipeline.get(late, query)[2] == pipeline.get(workers[0], query)[2], 60,
+               "a worker started later to answer as the others do", every=1)  # fmt: skip
 
 
 class _Numbers(HTMLParser):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import Output
+from pipeline.domain import Output, format_time
 from pipeline.domain.analytics import (
     EXIT,
     OTHER,
@@ -24,6 +24,7 @@ from pipeline.domain.analytics.facts import SESSION, STAGE, VOICE
 from pipeline.domain.analytics.nodes import TOUCHPOINTS, url_path
 from pipeline.domain.analytics.rollup import Rollup, friction
 from pipeline.domain.analytics.sketch import add, quantile
+from pipeline.domain.analytics.views import paths_view
 
 H = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -38,6 +39,12 @@ def policy(top: int = 50) -> AnalyticsPolicy:
 
 def entry(t: int, kind: str, page: str | None = None, channel: str = "web", stage=None):
     return [T0 + t, kind, page, channel, stage]
+
+
+def everything_of(trail: list) -> Rollup:
+    table = AnalyticsTable(policy())
+    table.add([(SESSION, trail)])
+    return everything(table)
 
 
 def everything(table: AnalyticsTable) -> Rollup:
@@ -63,6 +70,8 @@ def test_a_session_makes_start_steps_and_exit_with_equal_nodes_collapsed():
                      ("product_viewed", "cart_item_added"), ("cart_item_added", EXIT)}  # fmt: skip
     node = steps[("node", "page", "/products/:id")]
     assert (node["visits"], node["exits"], node["exit_rate"]) == (1, 1, 1.0)
+    view = paths_view(everything_of(trail), "page", None)
+    assert (view["from"], view["to"]) == (format_time(T0), format_time(T0 + H))
 
 
 def test_steps_go_to_the_window_of_their_to_event_and_exit_to_the_last_event():

@@ -79,9 +79,11 @@ class Rollup:
             self.add(output, record)
 
     def windows(self, span_ms: int | None) -> tuple[int, int]:
-        """The [start, end) the last `span_ms` of event time cover (None: all)."""
+        """The [start, end) the last `span_ms` of event time cover (None: all held)."""
         end = self.last_end
-        return (0 if span_ms is None else end - span_ms, end)
+        if span_ms is None:
+            return (min((start for _output, start in self.latest), default=end), end)
+        return (end - span_ms, end)
 
     def records(
         self, output: str, span_ms: int | None

@@ -9,6 +9,7 @@ their own (so no record of a part goes stale).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +25,25 @@ Step = list[Any]
 """[count, duration sketch]"""
 
 
-def _slot(table: dict[str, Any], name: str, cap: int) -> str:
-    """`name`, or `(other)` when the table is full (`(start)`, `(exit)` always fit)."""
-    if name in table or len(table) < cap or name in _OWN:
-        return name
-    return OTHER
+def _held(table: dict[str, Any], name: str, cap: int, new: Callable[[], Any]) -> tuple[str, Any]:
+    """`name`'s entry, created if missing; `(other)`'s when the table is full (`(start)` and
+    `(exit)` always fit). Returns the name it is held under and the entry."""
+    entry = table.get(name)
+    if entry is None:
+        if len(table) >= cap and name not in _OWN:
+            name = OTHER
+            entry = table.get(name)
+        if entry is None:
+            entry = table[name] = new()
+    return name, entry
+
+
+def _new_step() -> Step:
+    return [0, {}]
+
+
+def _new_node() -> list[int]:
+    return [0, 0, 0]
 
 
 @dataclass(slots=True)
@@ -50,17 +65,9 @@ class Window:
     """Steps and nodes written on their own so far: (p, dim, from, to), (n, dim, node)."""
 
     def step(self, policy: AnalyticsPolicy, dim: str, frm: str, to: str, ms: int | None) -> None:
-        froms = self.paths.get(dim)
-        if froms is None:
-            froms = self.paths[dim] = {}
-        frm = _slot(froms, frm, policy.cap)
-        tos = froms.get(frm)
-        if tos is None:
-            tos = froms[frm] = {}
-        to = _slot(tos, to, policy.cap)
-        entry = tos.get(to)
-        if entry is None:
-            entry = tos[to] = [0, {}]
+        froms = self.paths.setdefault(dim, {})
+        frm, tos = _held(froms, frm, policy.cap, dict)
+        to, entry = _held(tos, to, policy.cap, _new_step)
         entry[0] += 1
         if ms is not None:
             sketch.add(entry[1], ms)
@@ -69,13 +76,7 @@ class Window:
     def visit(
         self, policy: AnalyticsPolicy, dim: str, node: str, exit_: bool, support: bool
     ) -> None:
-        nodes = self.nodes.get(dim)
-        if nodes is None:
-            nodes = self.nodes[dim] = {}
-        node = _slot(nodes, node, policy.cap)
-        entry = nodes.get(node)
-        if entry is None:
-            entry = nodes[node] = [0, 0, 0]
+        node, entry = _held(self.nodes.setdefault(dim, {}), node, policy.cap, _new_node)
         entry[0] += 1
         entry[1] += exit_
         entry[2] += support

@@ -393,8 +393,8 @@ class Processor:
         self._announce(batch, now)
         messages = batch.messages
         for output, key, record in out.records:
-            part = record.get("part") if output in Output.ANALYTICS else None
-            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), part))
+            to = record["part"] if output in Output.ANALYTICS else None  # its part's partition
+            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), to))
         metrics = self.metrics
         metrics.count_outcomes(batch.outcomes)
         metrics.count_records(out.records)

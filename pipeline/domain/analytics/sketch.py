@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-__all__ = ["Sketch", "add", "merge", "quantile", "quantiles"]
+__all__ = ["Sketch", "add", "merge", "quantiles"]
 
 GAMMA: Final = 1.05
 _LOG_GAMMA: Final = math.log(GAMMA)
@@ -28,11 +28,6 @@ def add(sketch: Sketch, duration_ms: int) -> None:
 def merge(into: Sketch, other: Sketch) -> None:
     for bucket, count in other.items():
         into[bucket] = into.get(bucket, 0) + count
-
-
-def quantile(sketch: Sketch, q: float) -> int | None:
-    """The `q` quantile in ms (None for an empty sketch)."""
-    return quantiles(sketch, (q,))[0]
 
 
 def quantiles(sketch: Sketch, qs: tuple[float, ...]) -> list[int | None]:

@@ -41,7 +41,7 @@ class AnalyticsTable:
         self.part = part
         self.windows: dict[int, Window] = {}
         self.horizon = 0
-        """The latest time the table was closed at: windows ending `keep_ms` before it are gone."""
+        """The latest settled time of a `close`: windows ending `keep_ms` before it are gone."""
         self.too_late = 0
         self.next_pass = _NEVER
         """When `close` next has a window to write or drop."""
@@ -172,9 +172,7 @@ class AnalyticsTable:
             leaving = end + policy.keep_ms <= settled
             late = end + policy.keep_ms <= now  # kept past its time: a change goes out at once
             if window.changed and (window.due <= now or late):
-                written += self.records(window)
-                window.due = now + policy.window_ms
-                self.dirty.add(start)
+                written += self._write(window, now)
             if leaving:
                 del self.windows[start]
                 self.dirty.add(start)
@@ -193,11 +191,15 @@ class AnalyticsTable:
         for start in sorted(self.urgent):
             window = self.windows.get(start)
             if window is not None and window.changed:
-                written += self.records(window)
-                window.due = now + self.policy.window_ms
-                self.dirty.add(start)
+                written += self._write(window, now)
         self.urgent.clear()
         return written
+
+    def _write(self, window: Window, now: int) -> list[Record]:
+        """A window's changed records; its next changes wait a window length."""
+        window.due = now + self.policy.window_ms
+        self.dirty.add(window.start)
+        return self.records(window)
 
     def closing_all(self) -> int:
         """A time at which every window held is closed and gone (the end of a file)."""

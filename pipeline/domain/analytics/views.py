@@ -13,6 +13,7 @@ from ..events import format_time
 from ..vocabulary import Output
 from .nodes import EXIT, TOUCHPOINTS
 from .rollup import Rollup, friction, total
+from .summary import node_summary
 
 __all__ = ["ALL", "friction_view", "funnel_ids", "funnel_view", "paths_view", "voc_view"]
 
@@ -53,10 +54,10 @@ def _nodes_of(dimension: str, steps: list[dict[str, Any]]) -> list[dict[str, Any
             exits[step["from"]] = exits.get(step["from"], 0) + step["count"]
         else:
             visits[step["to"]] = visits.get(step["to"], 0) + step["count"]
+    unknown = {"support_contacts": None, "support_rate": None}  # no support data per node
     return [
-        {"kind": "node", "dimension": dimension, "node": node, "visits": n,
-         "exits": exits.get(node, 0), "exit_rate": round(exits.get(node, 0) / n, 4) if n else None,
-         "support_contacts": None, "support_rate": None}
+        {"kind": "node", "dimension": dimension, "node": node,
+         **node_summary(n, exits.get(node, 0), 0), **unknown}
         for node, n in visits.items()
     ]  # fmt: skip
 

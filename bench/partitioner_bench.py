@@ -8,8 +8,9 @@ alternating so that machine noise hits all of them, best of `--tries`:
   worker with JOURNEY_INPUT_PARTITIONER=crc32: no event takes the route hop;
 - crc32_unset: the same librdkafka input, worker default: nearly every event takes it.
 
-An event counts once it is decided where its journey lives (after the hop) and its
-input offset is committed.
+A run ends once every event is decided where its journey lives (after the hop), its
+input offset is committed, and every decision the oracle takes on the input is
+published (the input ends with an event per partition two days later: `workload.py`).
 
 Prints events/s from the first committed record to the last and writes
 `bench/results/partitioner.json`.
@@ -31,12 +32,14 @@ from stream_bench import (
     PARTITIONS,
     RESULTS,
     consumed,
+    decided,
     load,
     metric,
     start_workers,
     stop,
     wait_count,
 )
+from workload import expected_decisions, with_end_marks
 
 from pipeline.config import Settings
 from pipeline.kafka.admin import ensure_topics
@@ -66,7 +69,7 @@ def librdkafka_load(bootstrap: str, records: list[tuple[str, bytes]]) -> None:
         raise SystemExit("librdkafka did not deliver the input")
 
 
-def run(name: str, records: list[tuple[str, bytes]], tmp: Path) -> float:
+def run(name: str, records: list[tuple[str, bytes]], decisions: int, tmp: Path) -> float:
     produced_by, setting = RUNS[name]
     os.environ["JOURNEY_INPUT_PARTITIONER"] = setting
     with embedded_broker() as broker:
@@ -78,7 +81,8 @@ def run(name: str, records: list[tuple[str, bytes]], tmp: Path) -> float:
             asyncio.run(load(broker.bootstrap, records, 0))
         workers = start_workers(broker.bootstrap, "bench", (PORT,), tmp)
         try:
-            first, done = wait_count(lambda: finished(PORT), len(records), 1800, name)
+            first, _read = wait_count(lambda: finished(PORT), len(records), 1800, name)
+            _first, done = wait_count(lambda: decided(PORT), decisions, 1800, name)
         finally:
             stop(*workers)
     return len(records) / (done - first)
@@ -101,24 +105,28 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--tries", type=int, default=2)
     args = parser.parse_args()
-    records = [(r.key, r.value) for r in generate(args.events, args.customers, seed=1)]
+    generated = [(r.key, r.value) for r in generate(args.events, args.customers, seed=1)]
+    inputs = {}  # the end marks land on every partition by the producer's partitioner
+    for produced_by in sorted({produced_by for produced_by, _setting in RUNS.values()}):
+        records, _end = with_end_marks(generated, PARTITIONS, produced_by)
+        inputs[produced_by] = (records, expected_decisions([value for _k, value in records]))
     tries: dict[str, list[float]] = {name: [] for name in RUNS}
     with tempfile.TemporaryDirectory() as tmp:
         for attempt in range(args.tries):
             for name in RUNS:
-                tries[name].append(run(name, records, Path(tmp)))
+                tries[name].append(run(name, *inputs[RUNS[name][0]], Path(tmp)))
                 print(
                     f"try {attempt + 1} {name:<12} {tries[name][-1]:>10,.0f} events/s", flush=True
                 )
     best = {name: round(max(values)) for name, values in tries.items()}
     figures = {
-        "events": len(records),
+        "events": len(generated),
         "events_per_s": best,
         "tries": {name: [round(v) for v in values] for name, values in tries.items()},
         "crc32_set_vs_murmur2": round(best["crc32_set"] / best["murmur2"], 3),
         "crc32_unset_vs_murmur2": round(best["crc32_unset"] / best["murmur2"], 3),
     }
-    print(f"\n{len(records):,} events, {PARTITIONS} partitions, embedded broker\n")
+    print(f"\n{len(generated):,} events, {PARTITIONS} partitions, embedded broker\n")
     print("| input, setting | events/s |\n| --- | ---: |")
     for name, (produced_by, setting) in RUNS.items():
         print(f"| {produced_by} producer, JOURNEY_INPUT_PARTITIONER={setting} | {best[name]:,} |")

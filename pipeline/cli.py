@@ -16,6 +16,7 @@ import orjson
 from . import __version__
 from .config import ConfigError, Settings, settings_markdown
 from .contract.rules_file import RulesFileError
+from .gc_policy import tune_collector
 from .offline.formats import FORMATS, open_input, read_records
 from .topics import EVENTS, OUTPUT_TOPICS
 
@@ -56,6 +57,7 @@ def process(
     """Run the journey core over a file; write the topics' records as JSONL files."""
     from .offline.runner import process_records
 
+    tune_collector()
     settings = _settings()
     try:
         policy = settings.policy(rules, funnels)
@@ -295,6 +297,7 @@ def worker() -> None:
     """Run a stream worker (embedded broker when JOURNEY_KAFKA_BOOTSTRAP is unset)."""
     from .worker.main import run_worker
 
+    tune_collector()
     settings = _settings()
     try:
         policy = settings.policy()

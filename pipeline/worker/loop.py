@@ -30,6 +30,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from ..config import Settings
 from ..domain import JourneyEngine, JourneyPolicy
+from ..gc_policy import freeze_startup
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 from .analytics_view import AnalyticsView
 from .changelog import FENCE_KEY, read_to_fences, recovered
@@ -216,6 +217,7 @@ class JourneyWorker:
         restored = recovered(latest, partitions)
         await self._refresh_ends()
         self.processor.assign(restored, time.monotonic())
+        freeze_startup()  # the recovered journeys are long-lived: out of the collector's way
         log.info("recovered %d journeys of partitions %s in %.2f s",
                  sum(len(r.states) for r in restored.values()), sorted(partitions),
                  time.perf_counter() - started)  # fmt: skip

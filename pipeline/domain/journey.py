@@ -412,11 +412,22 @@ def expires_at(state: JourneyState, policy: JourneyPolicy) -> int | None:
     return max(ends) + lateness
 
 
+def _removal_bound(state: JourneyState, policy: JourneyPolicy) -> int:
+    """A time before which the journey's timers cannot remove it: they keep its ids and its
+    clock, and every stage signal still inside its window (`expires_at` waits for them)."""
+    lateness = policy.sessions.lateness_ms
+    if state.customer_id is None:
+        return state.clock + policy.anonymous_ttl_ms + lateness
+    windows = policy.rules.windows_ms
+    ends = [at + windows[stage] for stage, at in state.signals.items()]
+    return max([state.clock, *ends]) + lateness
+
+
 def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int | None:
     """The event time at or before `until` at which the journey's timers, fired one by one,
     remove it (None: they do not). Tried on a copy: an event may find the timers of its
     journey not fired yet (the watermark behind it) and must find what they would do."""
-    if until < state.clock + policy.sessions.lateness_ms:
+    if _removal_bound(state, policy) > until:
         return None  # no removal comes sooner
     due = next_deadline(state, policy)
     if due is None or due > until:

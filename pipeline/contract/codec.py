@@ -1,7 +1,7 @@
 """Bytes in and out: orjson decoding, JSON Schema validation, dead-letter records.
 
-The JSON Schemas in `schemas/` are the contract. An inbound event passes a
-hand-written check of the schema's constraints (`quick_check`); one it cannot
+The JSON Schemas in `schemas/` are the contract. An inbound event's bytes pass
+the schema's constraints as msgspec types (`event_shape`, in C); one they cannot
 vouch for goes through the compiled schema (fastjsonschema), and each failure
 is mapped to a dead-letter reason code. A malformed nested part is dropped
 rather than the event refused, unless `JOURNEY_DRIFT=block` (`drift`).
@@ -21,7 +21,7 @@ import orjson
 
 from ..domain import SCHEMA_VERSION, Event, InvalidEvent, Reason, format_time
 from .drift import DRIFT_POLICIES, OMIT, Drop, Part, field_label, part_to_drop, remove
-from .quick_check import plainly_valid
+from .event_shape import plainly_valid
 
 __all__ = [
     "SCHEMA_DIR",
@@ -122,7 +122,7 @@ class EventDecoder:
             raise InvalidEvent(
                 Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}"
             )
-        if plainly_valid(data):
+        if plainly_valid(raw):
             return Decoded(Event.from_dict(data), ())
         drops: list[Drop] = []
         while True:

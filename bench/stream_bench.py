@@ -139,6 +139,10 @@ def decided(port: int) -> float:
     return sum(metric(port, name) for name in DECISION_METRICS)
 
 
+POLL_S = 0.2
+"""How often a contender's progress is read (its /metrics page: each read costs it work)."""
+
+
 def wait_count(count: Any, target: int, timeout: float, what: str) -> tuple[float, float]:
     """Poll `count()` until it reaches `target`; returns (first nonzero time, done time)."""
     deadline = time.monotonic() + timeout
@@ -152,7 +156,7 @@ def wait_count(count: Any, target: int, timeout: float, what: str) -> tuple[floa
             return first, now
         if time.monotonic() > deadline:
             raise SystemExit(f"{what}: {n} of {target} after {timeout:.0f} s")
-        time.sleep(0.05)
+        time.sleep(POLL_S)
 
 
 def worker_env(

@@ -38,7 +38,7 @@ def identity(output: str, record: dict[str, Any]) -> Key:
 
 
 class Rollup:
-    """The latest record per (output, window, key, part), and sums over them."""
+    """The latest record's counts per (output, window, key, part), and sums over them."""
 
     def __init__(self, keep_ms: int | None = None) -> None:
         """`keep_ms`: windows ending this long before the latest one are forgotten."""
@@ -57,7 +57,7 @@ class Rollup:
         window = self.latest.get((output, start))
         if window is None:
             window = self.latest[output, start] = {}
-        window[identity(output, record), record["part"]] = record
+        window[identity(output, record), record["part"]] = _counts_of(output, record)
         if end > self.last_end:
             self.last_end = end
             if self.keep_ms is not None:
@@ -88,7 +88,8 @@ class Rollup:
     def records(
         self, output: str, span_ms: int | None
     ) -> dict[int, dict[Key, list[dict[str, Any]]]]:
-        """Per window start, per key, the parts' latest records within the span."""
+        """Per window start, per key, the counts of the parts' latest records within the
+        span (`_counts_of`)."""
         since, _end = self.windows(span_ms)
         found: dict[int, dict[Key, list[dict[str, Any]]]] = {}
         for (kind, start), window in self.latest.items():
@@ -115,6 +116,24 @@ class Rollup:
 
 
 _WINDOW_FIELDS = ("window_start", "window_end", "part", "final", "schema_version")
+_DERIVED = frozenset({
+    *_WINDOW_FIELDS, "p50_ms", "p90_ms", "exit_rate", "support_rate", "responses", "low_n",
+    "promoters", "passives", "detractors", "nps", "nps_se", "mean_rating",
+})  # fmt: skip
+"""What `total` works out again: a record's window (in the key it is kept under) and the
+figures derived from its counts."""
+
+
+def _counts_of(output: str, record: dict[str, Any]) -> dict[str, Any]:
+    """What a sum needs of a record, kept for as long as its window: what it counts and
+    its counts (about half the memory of the whole record)."""
+    kept = {k: v for k, v in record.items() if k not in _DERIVED}
+    if output == Output.FUNNELS:
+        kept["steps"] = [
+            {"name": s["name"], "entered": s["entered"], "durations": s["durations"]}
+            for s in record["steps"]
+        ]
+    return kept
 
 
 def total(output: str, records: list[dict[str, Any]]) -> dict[str, Any]:

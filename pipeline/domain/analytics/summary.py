@@ -19,8 +19,6 @@ LOW_N: Final = 30
 
 
 def durations(counts: sketch.Sketch) -> dict[str, Any]:
-    if not counts:  # a step from (start) or to (exit): no time between the two
-        return {"p50_ms": None, "p90_ms": None, "durations": []}
     p50, p90 = sketch.quantiles(counts, (0.5, 0.9))
     return {"p50_ms": p50, "p90_ms": p90, "durations": sorted(counts.items())}
 

@@ -82,51 +82,37 @@ class AnalyticsTable:
                 self._voice(*fact[1:])
 
     def _session(self, trail: list[list[Any]]) -> None:
-        """Count a closed session's trail (in time order): its steps and touchpoint visits
-        per dimension, and the session funnels it entered."""
         policy = self.policy
-        size = policy.window_ms
-        last_support = -1
-        for i, entry in enumerate(trail):
-            if entry[1] == SUPPORT:
-                last_support = i
+        supports = [i for i, entry in enumerate(trail) if entry[1] == SUPPORT]
+        last_support = supports[-1] if supports else -1
         windows: dict[int, Window | None] = {}
 
         def window_of(t: int) -> Window | None:
-            start = t - t % size
+            start = t - t % policy.window_ms
             if start not in windows:
                 windows[start] = self.window(t)
             return windows[start]
 
-        first_t, last_t = trail[0][0], trail[-1][0]
-        last = window_of(last_t)
-        # the window of every step, when the session lies in one
-        only = last if first_t - first_t % size == last_t - last_t % size else None
-        page = self._page
+        last = window_of(trail[-1][0])
         for column, dim in enumerate(DIMENSIONS, 1):
             runs: list[tuple[str, int, int]] = []
-            current = None
             for i, entry in enumerate(trail):
                 node = entry[column]
                 if node is None:
                     continue
                 if column == _PAGE:
-                    node = page(node)
-                if node != current:
+                    node = self._page(node)
+                if not runs or runs[-1][0] != node:
                     runs.append((node, entry[0], i))
-                    current = node
-            if not runs:
-                continue
-            touchpoint, end = dim in TOUCHPOINTS, len(runs) - 1
             previous, since = START, None
             for k, (node, t, i) in enumerate(runs):
-                window = only or window_of(t)
+                window = window_of(t)
                 if window is not None:
                     window.step(policy, dim, previous, node, None if since is None else t - since)
-                    if touchpoint:
-                        window.visit(policy, dim, node, k == end, last_support > i)
+                    if dim in TOUCHPOINTS:
+                        window.visit(policy, dim, node, k == len(runs) - 1, last_support > i)
                 previous, since = node, t
-            if last is not None:
+            if runs and last is not None:
                 last.step(policy, dim, previous, EXIT, None)
         first = window_of(trail[0][0])
         if first is None:
@@ -292,11 +278,6 @@ class AnalyticsTable:
         before: it stays so, and no record goes stale); `(other)`, the sum of the rest, when
         one of those changed or an entry left it."""
         shown = window.shown
-        if len(table) <= self.policy.top and OTHER not in table:
-            # every entry is among the top: each is written on its own, none ever went to
-            # (other) (tables only grow), so (other) was never written either
-            shown.update(group + (name,) for name in changed)
-            return [(name, table[name]) for name in sorted(changed)]
         if all(group + (name,) in shown for name in changed):
             return [(name, table[name]) for name in sorted(changed)]
         ranked = sorted(table.items(), key=lambda item: (-item[1][0], item[0]))

@@ -65,15 +65,9 @@ class Window:
     """Steps and nodes written on their own so far: (p, dim, from, to), (n, dim, node)."""
 
     def step(self, policy: AnalyticsPolicy, dim: str, frm: str, to: str, ms: int | None) -> None:
-        froms = self.paths.get(dim)
-        if froms is None:
-            froms = self.paths[dim] = {}
-        tos = froms.get(frm)
-        if tos is None:
-            frm, tos = _held(froms, frm, policy.cap, dict)
-        entry = tos.get(to)
-        if entry is None:
-            to, entry = _held(tos, to, policy.cap, _new_step)
+        froms = self.paths.setdefault(dim, {})
+        frm, tos = _held(froms, frm, policy.cap, dict)
+        to, entry = _held(tos, to, policy.cap, _new_step)
         entry[0] += 1
         if ms is not None:
             sketch.add(entry[1], ms)
@@ -82,17 +76,10 @@ class Window:
     def visit(
         self, policy: AnalyticsPolicy, dim: str, node: str, exit_: bool, support: bool
     ) -> None:
-        nodes = self.nodes.get(dim)
-        if nodes is None:
-            nodes = self.nodes[dim] = {}
-        entry = nodes.get(node)
-        if entry is None:
-            node, entry = _held(nodes, node, policy.cap, _new_node)
+        node, entry = _held(self.nodes.setdefault(dim, {}), node, policy.cap, _new_node)
         entry[0] += 1
-        if exit_:
-            entry[1] += 1
-        if support:
-            entry[2] += 1
+        entry[1] += exit_
+        entry[2] += support
         self.changed.add(("n", dim, node))
 
     def enter(self, funnel: str, steps: int, index: int, ms: int | None) -> None:

@@ -126,7 +126,7 @@ figures derived from its counts."""
 
 def _counts_of(output: str, record: dict[str, Any]) -> dict[str, Any]:
     """What a sum needs of a record, kept for as long as its window: what it counts and
-    its counts (about half the memory of the whole record)."""
+    its counts, without the window bounds and the derived figures."""
     kept = {k: v for k, v in record.items() if k not in _DERIVED}
     if output == Output.FUNNELS:
         kept["steps"] = [

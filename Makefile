@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock debian-tools run test test-reliability lint unit integration bench clean
+.PHONY: install lock core debian-tools run test test-reliability lint unit integration bench clean
 
 install: $(STAMP)
 
@@ -42,7 +42,16 @@ debian-tools:
 		fi; \
 	done
 
-run: install
+# The journey core compiled by mypyc into pipeline/_core/ (about half a minute); the
+# sources run instead whenever the build is missing or stale, or JOURNEY_PURE=1.
+# Exit status 3: no compiler here, and the core runs as pure Python.
+CORE := pipeline/_core/manifest.json
+core: $(CORE)
+
+$(CORE): $(STAMP) $(shell find pipeline/domain -name '*.py')
+	$(BIN)/python -m pipeline.tools.compile_core || [ $$? = 3 ]
+
+run: install core
 	$(BIN)/journey run
 
 lint: install
@@ -50,24 +59,27 @@ lint: install
 	$(BIN)/ruff format --check pipeline tests bench
 	$(BIN)/mypy pipeline/domain
 
-unit: install
+unit: install core
 	$(BIN)/pytest tests/unit tests/component
 
-integration: install
+integration: install core
 	$(BIN)/pytest tests/integration
 
-test: lint debian-tools
+# The whole suite on the compiled core, then the core's and the worker's component
+# tests again on the pure-Python sources (the fallback must keep working).
+test: lint debian-tools core
 	$(BIN)/pytest
+	JOURNEY_PURE=1 $(BIN)/pytest -q tests/unit tests/component
 
 # Every reliability scenario at full size (200k-event backlogs): tens of minutes.
-test-reliability: install
+test-reliability: install core
 	JOURNEY_RELIABILITY=full $(BIN)/pytest tests/reliability
 
-bench: install
+bench: install core
 	$(BIN)/python bench/process_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/partitioner_bench.py
 	$(BIN)/python bench/state_churn_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis out pipeline/_core

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from pipeline import CORE_MODE
 from pipeline.cli import main
 from pipeline.contract.codec import load_schema
 from pipeline.tools.generate import generate
@@ -24,6 +25,10 @@ SCHEMA_OF_FILE = {
     "funnels.jsonl": "funnel-window.v1",
     "voc.jsonl": "voc.v1",
 }
+
+
+def pytest_report_header():
+    return f"journey core: {CORE_MODE}"
 
 
 @pytest.fixture(scope="session")

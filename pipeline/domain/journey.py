@@ -18,8 +18,8 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
 
 from . import records
 from .analytics.facts import SESSION, STAGE, trail_entry, voice
@@ -54,28 +54,28 @@ _CART_EVENTS = frozenset({ADD, REMOVE, *ACTIVITY})
 class Count:
     """Names of the counters the core reports through `Outputs.counts`."""
 
-    NO_SIGNAL = "events_without_stage_signal"
-    SESSIONS_OPENED = "sessions_opened"
-    SESSIONS_CLOSED = "sessions_closed"
-    SESSIONS_MERGED = "sessions_merged"
-    SESSIONS_OVER_CAP = "sessions_closed_over_cap"
-    TRANSITIONS = "stage_transitions"
-    ABANDONED = "cart_abandoned"
-    RECOVERED = "cart_recovered"
-    SUPPRESSED = "cart_alerts_suppressed_"  # + a `Suppression` reason
-    RECOVERY_EXPIRED = "cart_recovery_window_expired"
-    DEMOTE_NO_EFFECT = "demote_without_effect"
-    ALIASES = "identities_stitched"
-    ABSORBED = "identities_absorbed"
+    NO_SIGNAL: Final = "events_without_stage_signal"
+    SESSIONS_OPENED: Final = "sessions_opened"
+    SESSIONS_CLOSED: Final = "sessions_closed"
+    SESSIONS_MERGED: Final = "sessions_merged"
+    SESSIONS_OVER_CAP: Final = "sessions_closed_over_cap"
+    TRANSITIONS: Final = "stage_transitions"
+    ABANDONED: Final = "cart_abandoned"
+    RECOVERED: Final = "cart_recovered"
+    SUPPRESSED: Final = "cart_alerts_suppressed_"  # + a `Suppression` reason
+    RECOVERY_EXPIRED: Final = "cart_recovery_window_expired"
+    DEMOTE_NO_EFFECT: Final = "demote_without_effect"
+    ALIASES: Final = "identities_stitched"
+    ABSORBED: Final = "identities_absorbed"
     """A stitch asked for (`ALIASES`) has arrived and ended the customer's wait."""
-    FORWARDED = "events_forwarded_to_customer"
-    STITCH_WAIT_OVER_CAP = "stitch_wait_over_cap"
-    EXPIRED = "journeys_expired"
+    FORWARDED: Final = "events_forwarded_to_customer"
+    STITCH_WAIT_OVER_CAP: Final = "stitch_wait_over_cap"
+    EXPIRED: Final = "journeys_expired"
     """Journeys removed: back to empty, or anonymous and inactive for the TTL."""
-    ANALYTICS_TOO_LATE = "analytics_facts_too_late"
+    ANALYTICS_TOO_LATE: Final = "analytics_facts_too_late"
     """Analytics facts for a window already gone from memory: not counted."""
-    CART_ITEMS_OVER_CAP = OVER_CAP
-    CART_EVENT_WITHOUT_PRODUCT = NO_PRODUCT
+    CART_ITEMS_OVER_CAP: Final = OVER_CAP
+    CART_EVENT_WITHOUT_PRODUCT: Final = NO_PRODUCT
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,11 +444,14 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
     return None
 
 
+_STATE_FIELDS: Final = tuple(f.name for f in fields(JourneyState))
+
+
 def expire(state: JourneyState, at: int, policy: JourneyPolicy, out: Outputs) -> None:
     """Take the decisions due up to the journey's removal at `at`, then empty it in place."""
     advance(state, at, policy, out)
     fresh = JourneyState(key=state.key)
-    for name in JourneyState.__slots__:
+    for name in _STATE_FIELDS:
         setattr(state, name, getattr(fresh, name))
     out.counts[Count.EXPIRED] += 1
 

@@ -21,58 +21,69 @@ NO_STAGE: Final = "none"
 class Output:
     """The logical outputs; `pipeline.topics` maps them to topic and file names."""
 
-    SESSIONS = "sessions"
-    TRANSITIONS = "stage_transitions"
-    CART_ALERTS = "cart_alerts"
-    DECISIONS = (SESSIONS, TRANSITIONS, CART_ALERTS)
+    SESSIONS: Final = "sessions"
+    TRANSITIONS: Final = "stage_transitions"
+    CART_ALERTS: Final = "cart_alerts"
+    DECISIONS: Final = (SESSIONS, TRANSITIONS, CART_ALERTS)
     """Outputs whose records carry a decision id."""
-    PATHS = "paths"
-    FUNNELS = "funnels"
-    VOC = "voc"
-    ANALYTICS = (PATHS, FUNNELS, VOC)
+    PATHS: Final = "paths"
+    FUNNELS: Final = "funnels"
+    VOC: Final = "voc"
+    ANALYTICS: Final = (PATHS, FUNNELS, VOC)
     """The windowed analytics, published in parts."""
-    ALL = (*DECISIONS, *ANALYTICS)
+    ALL: Final = (*DECISIONS, *ANALYTICS)
 
 
 class Outcome:
     """What became of an inbound record."""
 
-    OK = "ok"
-    DUPLICATE = "duplicate"
-    LATE = "late"
-    FORWARDED = "forwarded"
+    OK: Final = "ok"
+    DUPLICATE: Final = "duplicate"
+    LATE: Final = "late"
+    FORWARDED: Final = "forwarded"
     """The key is an anonymous id stitched to a customer: send the event to that key."""
-    PARKED = "parked"
+    PARKED: Final = "parked"
     """Held until a pending identity stitch arrives, then processed in order."""
-    HELD = "held"
+    HELD: Final = "held"
     """Ahead of the watermark: held until the watermark reaches it (allowed input disorder)."""
-    INVALID = "invalid"
+    INVALID: Final = "invalid"
     """Did not decode or validate: dead-lettered."""
-    REROUTED = "rerouted"
+    REROUTED: Final = "rerouted"
     """Arrived on a partition that does not own its journey: sent through the route topic."""
-    REDELIVERED = "redelivered"
+    REDELIVERED: Final = "redelivered"
     """Below the position the state expects: its effect is in the state already."""
-    HOLE = "hole"
+    HOLE: Final = "hole"
     """Above the position the state expects: skipped, and read again after a seek back."""
-    ALL = (OK, DUPLICATE, LATE, FORWARDED, PARKED, HELD, INVALID, REROUTED, REDELIVERED, HOLE)
+    ALL: Final = (
+        OK,
+        DUPLICATE,
+        LATE,
+        FORWARDED,
+        PARKED,
+        HELD,
+        INVALID,
+        REROUTED,
+        REDELIVERED,
+        HOLE,
+    )
 
 
 class Reason:
     """Dead-letter reason codes (the `reason` field of `clickstream.dead-letter`)."""
 
-    MALFORMED_JSON = "malformed_json"
-    NOT_AN_OBJECT = "not_an_object"
-    MISSING_FIELD = "missing_field"
-    WRONG_TYPE = "wrong_type"
-    INVALID_FIELD = "invalid_field"
-    BAD_TIMESTAMP = "bad_timestamp"
-    FUTURE_TIMESTAMP = "future_timestamp"
-    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
-    OVERSIZE = "oversize"
-    LATE = "late"
-    PARTIAL = "partial"
+    MALFORMED_JSON: Final = "malformed_json"
+    NOT_AN_OBJECT: Final = "not_an_object"
+    MISSING_FIELD: Final = "missing_field"
+    WRONG_TYPE: Final = "wrong_type"
+    INVALID_FIELD: Final = "invalid_field"
+    BAD_TIMESTAMP: Final = "bad_timestamp"
+    FUTURE_TIMESTAMP: Final = "future_timestamp"
+    UNKNOWN_SCHEMA_VERSION: Final = "unknown_schema_version"
+    OVERSIZE: Final = "oversize"
+    LATE: Final = "late"
+    PARTIAL: Final = "partial"
     """Processed without a malformed part, which was dropped (`JOURNEY_DRIFT=omit`)."""
-    ALL = (
+    ALL: Final = (
         MALFORMED_JSON,
         NOT_AN_OBJECT,
         MISSING_FIELD,
@@ -90,6 +101,6 @@ class Reason:
 class Suppression:
     """Why an abandoned cart was not alerted."""
 
-    NO_CONSENT = "no_consent"
-    COOLDOWN = "cooldown"
-    ALL = (NO_CONSENT, COOLDOWN)
+    NO_CONSENT: Final = "no_consent"
+    COOLDOWN: Final = "cooldown"
+    ALL: Final = (NO_CONSENT, COOLDOWN)

@@ -45,12 +45,13 @@ def test_service_commands_are_journey_commands():
 
 def test_dockerfile_copies_what_exists_runs_as_non_root_and_checks_health():
     text = (ROOT / "deploy" / "Dockerfile").read_text()
-    for source in re.findall(r"^COPY (.+?) \S+$", text, flags=re.M):
+    for source in re.findall(r"^COPY (?!--from=)(.+?) \S+$", text, flags=re.M):
         for path in source.split():
             assert (ROOT / path).exists(), f"COPY {path}: missing"
     assert re.search(r"^USER (?!root)\S+", text, flags=re.M)
     assert "/healthz" in text and "HEALTHCHECK" in text
     assert 'ENTRYPOINT ["journey"]' in text
+    assert "pipeline.tools.compile_core" in text, "the image runs the compiled core"
 
 
 def test_prometheus_scrapes_the_compose_workers_on_the_web_port():

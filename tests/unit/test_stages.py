@@ -96,6 +96,6 @@ def test_bad_rules_files_are_rejected_with_where_and_what(tmp_path, mutate, mess
 def test_default_rules_file_is_valid_against_its_schema():
     from pathlib import Path
 
-    from pipeline.domain.stages import __file__ as stages_file
+    import pipeline.domain
 
-    load_rules(Path(stages_file).parent / "default_stage_rules.json")
+    load_rules(Path(pipeline.domain.__file__).parent / "default_stage_rules.json")

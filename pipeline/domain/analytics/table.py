@@ -231,7 +231,7 @@ class AnalyticsTable:
         funnels = {f.id: f for f in self.policy.funnels}
         steps: dict[tuple[str, str], set[str]] = {}
         nodes: dict[str, set[str]] = {}
-        for entry in window.changed:
+        for entry in sorted(window.changed):  # a set: sorted, for the same order every run
             if entry[0] == "p":
                 steps.setdefault((entry[1], entry[2]), set()).add(entry[3])
             elif entry[0] == "n":
@@ -251,11 +251,11 @@ class AnalyticsTable:
                 out.append((Output.VOC, f"{prefix}{entry[1]}", record))
         for (dim, frm), changed in sorted(steps.items()):
             tos = window.paths[dim][frm]
-            for to, (count, counts) in self._written(
+            for to, (count, spans) in self._written(
                 window, ("p", dim, frm), tos, changed, _merge_steps
             ):
                 record = {**base, "kind": "step", "dimension": dim, "from": frm, "to": to,
-                          "count": count, **durations(counts)}  # fmt: skip
+                          "count": count, **durations(spans)}  # fmt: skip
                 out.append((Output.PATHS, f"{prefix}{dim}|{frm}|{to}", record))
         for dim, changed in sorted(nodes.items()):
             for node, counts in self._written(window, ("n", dim), window.nodes[dim], changed, _sum):

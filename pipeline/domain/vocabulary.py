@@ -9,10 +9,21 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["NO_STAGE", "SCHEMA_VERSION", "Outcome", "Output", "Reason", "Suppression"]
+__all__ = [
+    "NO_STAGE",
+    "PATHS_SCHEMA_VERSION",
+    "SCHEMA_VERSION",
+    "Outcome",
+    "Output",
+    "Reason",
+    "Suppression",
+]
 
 SCHEMA_VERSION: Final = 1
-"""The `schema_version` of every record the pipeline writes (and of the events it reads)."""
+"""The `schema_version` of every record the pipeline writes (and of the events it reads),
+but the paths records'."""
+PATHS_SCHEMA_VERSION: Final = 2
+"""The paths records': version 2 lists a group's entries in one record (`schemas/paths.v2.json`)."""
 
 NO_STAGE: Final = "none"
 """The label of a journey with no stage yet (metrics, the query API's counts)."""

@@ -1,9 +1,10 @@
 """Reading the analytics back: each part's latest record, parts and windows summed.
 
 Records of one (window, key) may come in parts; a part may write a record again
-when a late fact changes it. The total of a key is the sum over parts of each
-part's latest record. `Rollup` keeps those latest records and answers sliding
-views (the last 24 h, 7 d...) summed over the windows they cover.
+when a late fact changes it (a paths record lists every key of its group). The
+total of a key is the sum over parts of its counts in each part's latest record.
+`Rollup` keeps those counts and answers sliding views (the last 24 h, 7 d...)
+summed over the windows they cover.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from . import sketch
 from .nodes import TOUCHPOINTS
 from .summary import durations, node_summary, voice_summary
 
-__all__ = ["FRICTION_MIN_VISITS", "Rollup", "friction", "identity", "total"]
+__all__ = ["FRICTION_MIN_VISITS", "Rollup", "entries", "friction", "total"]
 
 FRICTION_MIN_VISITS = 30
 """Visits in a window below which a touchpoint's rates are not judged."""
@@ -26,25 +27,37 @@ FRICTION_MIN_VISITS = 30
 Key = tuple[str, ...]
 
 
-def identity(output: str, record: dict[str, Any]) -> Key:
-    """What a record is the count of, window aside (equal across parts)."""
+def entries(output: str, record: dict[str, Any]) -> list[tuple[Key, dict[str, Any]]]:
+    """What a record counts, by key (equal across parts, window aside), as a sum needs it:
+    a paths record's every listed step or node, a funnel, a voice key."""
     if output == Output.PATHS:
-        if record["kind"] == "node":
-            return ("node", record["dimension"], record["node"])
-        return ("step", record["dimension"], record["from"], record["to"])
+        dim = record["dimension"]
+        if record["kind"] == "nodes":
+            return [
+                (("node", dim, n["node"]), {"kind": "node", "dimension": dim, "node": n["node"],
+                 "visits": n["visits"], "exits": n["exits"],
+                 "support_contacts": n["support_contacts"]})
+                for n in record["nodes"]
+            ]  # fmt: skip
+        frm = record["from"]
+        return [
+            (("step", dim, frm, s["to"]), {"kind": "step", "dimension": dim, "from": frm,
+             "to": s["to"], "count": s["count"], "durations": s["durations"]})
+            for s in record["steps"]
+        ]  # fmt: skip
     if output == Output.FUNNELS:
-        return (record["funnel"],)
-    return (record["kind"], record["stage"], record["touchpoint"])
+        return [((record["funnel"],), _counts_of(output, record))]
+    return [((record["kind"], record["stage"], record["touchpoint"]), _counts_of(output, record))]
 
 
 class Rollup:
-    """The latest record's counts per (output, window, key, part), and sums over them."""
+    """Each part's latest counts per (output, window, key), and sums over them."""
 
     def __init__(self, keep_ms: int | None = None) -> None:
         """`keep_ms`: windows ending this long before the latest one are forgotten."""
         self.keep_ms = keep_ms
         self.latest: dict[tuple[str, int], dict[tuple[Key, int], dict[str, Any]]] = {}
-        """(output, window start) -> (key, part) -> the part's latest record of the key"""
+        """(output, window start) -> (key, part) -> the key's counts in the part's latest record"""
         self.window_ms = 0
         self.last_end = 0
         self._parsed: dict[str, int] = {}
@@ -57,7 +70,9 @@ class Rollup:
         window = self.latest.get((output, start))
         if window is None:
             window = self.latest[output, start] = {}
-        window[identity(output, record), record["part"]] = _counts_of(output, record)
+        part = record["part"]
+        for key, counts in entries(output, record):
+            window[key, part] = counts
         if end > self.last_end:
             self.last_end = end
             if self.keep_ms is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from ..events import STAGES, format_time
-from ..vocabulary import NO_STAGE, SCHEMA_VERSION, Output
+from ..vocabulary import NO_STAGE, PATHS_SCHEMA_VERSION, SCHEMA_VERSION, Output
 from . import sketch
 from .facts import NPS, SESSION, STAGE, VOICE, trail_order
 from .nodes import DIMENSIONS, EXIT, OTHER, START, TOUCHPOINTS
@@ -218,7 +218,8 @@ class AnalyticsTable:
         self.next_pass = 0  # the next tally works out what is due
 
     def records(self, window: Window) -> list[Record]:
-        """The records of the window's changed groups (every group the first time)."""
+        """The records of the window's changed groups: a step's `from` with every `to`
+        listed, a touchpoint dimension's nodes, a funnel, a voice key."""
         base = {
             "schema_version": SCHEMA_VERSION,
             "window_start": format_time(window.start),
@@ -226,16 +227,17 @@ class AnalyticsTable:
             "part": self.part,
             "final": True,
         }
+        paths_base = {**base, "schema_version": PATHS_SCHEMA_VERSION}
         prefix = f"{window.start}|{self.part}|"
         out: list[Record] = []
         funnels = {f.id: f for f in self.policy.funnels}
-        steps: dict[tuple[str, str], set[str]] = {}
-        nodes: dict[str, set[str]] = {}
+        steps: set[tuple[str, str]] = set()
+        nodes: set[str] = set()
         for entry in sorted(window.changed):  # a set: sorted, for the same order every run
             if entry[0] == "p":
-                steps.setdefault((entry[1], entry[2]), set()).add(entry[3])
+                steps.add((entry[1], entry[2]))
             elif entry[0] == "n":
-                nodes.setdefault(entry[1], set()).add(entry[2])
+                nodes.add(entry[1])
             elif entry[0] == "f" and entry[1] in funnels:
                 counts = window.funnels[entry[1]]
                 named = [name for name, _types in funnels[entry[1]].steps]
@@ -249,63 +251,44 @@ class AnalyticsTable:
                 record = {**base, "kind": answer, "stage": stage, "touchpoint": touchpoint,
                           **voice_summary(answer, window.voice[entry[1]])}  # fmt: skip
                 out.append((Output.VOC, f"{prefix}{entry[1]}", record))
-        for (dim, frm), changed in sorted(steps.items()):
-            tos = window.paths[dim][frm]
-            for to, (count, spans) in self._written(
-                window, ("p", dim, frm), tos, changed, _merge_steps
-            ):
-                record = {**base, "kind": "step", "dimension": dim, "from": frm, "to": to,
-                          "count": count, **durations(spans)}  # fmt: skip
-                out.append((Output.PATHS, f"{prefix}{dim}|{frm}|{to}", record))
-        for dim, changed in sorted(nodes.items()):
-            for node, counts in self._written(window, ("n", dim), window.nodes[dim], changed, _sum):
-                record = {**base, "kind": "node", "dimension": dim, "node": node,
-                          **node_summary(*counts)}  # fmt: skip
-                out.append((Output.PATHS, f"{prefix}node|{dim}|{node}", record))
+        for dim, frm in sorted(steps):
+            tos = self._listed(window, ("p", dim, frm), window.paths[dim][frm], _merge_steps)
+            record = {**paths_base, "kind": "steps", "dimension": dim, "from": frm, "steps": [
+                {"to": to, "count": count, **durations(spans)} for to, (count, spans) in tos
+            ]}  # fmt: skip
+            out.append((Output.PATHS, f"{prefix}{dim}|{frm}", record))
+        for dim in sorted(nodes):
+            listed = self._listed(window, ("n", dim), window.nodes[dim], _sum)
+            record = {**paths_base, "kind": "nodes", "dimension": dim, "nodes": [
+                {"node": node, **node_summary(*counts)} for node, counts in listed
+            ]}  # fmt: skip
+            out.append((Output.PATHS, f"{prefix}node|{dim}", record))
         window.changed = set()
         return out
 
-    def _written(
-        self,
-        window: Window,
-        group: tuple[str, ...],
-        table: dict[str, Any],
-        changed: set[str],
-        merge: Any,
+    def _listed(
+        self, window: Window, group: tuple[str, ...], table: dict[str, Any], merge: Any
     ) -> list[tuple[str, Any]]:
-        """What to write of a table whose `changed` entries changed: each changed entry on
-        its own if it is, or now joins, the `top` largest (or is `(exit)`, or was on its own
-        before: it stays so, and no record goes stale); `(other)`, the sum of the rest, when
-        one of those changed or an entry left it."""
+        """A group's entries to list, largest first: the `top` largest, `(exit)`, and every
+        entry listed before (it stays listed, so a part's latest record of the group holds
+        all it ever listed); then `(other)`, the sum of the rest, once it has anything."""
         shown = window.shown
-        if all(group + (name,) in shown for name in changed):
-            return [(name, table[name]) for name in sorted(changed)]
-        ranked = sorted(table.items(), key=lambda item: (-item[1][0], item[0]))
-        written, rest, named, other_changed = [], [], 0, OTHER in changed
-        for name, entry in ranked:
+        listed, rest, named = [], [], 0
+        for name, entry in sorted(table.items(), key=lambda item: (-item[1][0], item[0])):
             if name == OTHER:  # what the table could not hold on its own
                 rest.append(entry)
-                other_changed |= name in changed
                 continue
-            own = name == EXIT or named < self.policy.top
-            named += name != EXIT
             key = group + (name,)
-            if key in shown:
-                if name in changed:
-                    written.append((name, entry))
-            elif own:  # newly on its own: what (other) held of it leaves it
-                written.append((name, entry))
+            if key in shown or name == EXIT or named < self.policy.top:
+                listed.append((name, entry))
                 shown.add(key)
-                other_changed = True
             else:
                 rest.append(entry)
-                other_changed |= name in changed
-        if (other_changed and (rest or group + (OTHER,) in shown)) or (
-            rest and group + (OTHER,) not in shown
-        ):
-            written.append((OTHER, merge(rest)))
+            named += name != EXIT
+        if rest or group + (OTHER,) in shown:
+            listed.append((OTHER, merge(rest)))
             shown.add(group + (OTHER,))
-        return written
+        return listed
 
 
 def _merge_steps(entries: list[Step]) -> Step:

@@ -2,9 +2,10 @@
 
 Counting is exact up to `policy.cap` distinct nodes per table; past it further
 nodes are counted under `(other)`, so memory stays bounded and totals add up.
-`changed` names the entries to write again (a step, a node, a funnel, a voice
-key); `shown` the steps and nodes already written on their own, which stay on
-their own (so no record of a part goes stale).
+`changed` names the groups to write again (a step's `from`, a dimension's
+nodes, a funnel, a voice key); `shown` the steps and nodes already listed on
+their own, which stay listed (a part's latest record of a group holds every
+entry it ever listed).
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ class Window:
     voice: dict[str, list[int]] = field(default_factory=dict)
     """"kind|stage|touchpoint" -> answers per value (0..10 for NPS, 1..5 at 0..4 for ratings)"""
     changed: set[tuple[str, ...]] = field(default_factory=set)
-    """Entries changed since last written: (p, dim, from, to), (n, dim, node), (f, id), (v, key)."""
+    """Groups changed since last written: (p, dim, from), (n, dim), (f, id), (v, key)."""
     shown: set[tuple[str, ...]] = field(default_factory=set)
-    """Steps and nodes written on their own so far: (p, dim, from, to), (n, dim, node)."""
+    """Steps and nodes listed on their own so far: (p, dim, from, to), (n, dim, node)."""
 
     def step(self, policy: AnalyticsPolicy, dim: str, frm: str, to: str, ms: int | None) -> None:
         froms = self.paths.setdefault(dim, {})
@@ -71,7 +72,7 @@ class Window:
         entry[0] += 1
         if ms is not None:
             sketch.add(entry[1], ms)
-        self.changed.add(("p", dim, frm, to))
+        self.changed.add(("p", dim, frm))
 
     def visit(
         self, policy: AnalyticsPolicy, dim: str, node: str, exit_: bool, support: bool
@@ -80,7 +81,7 @@ class Window:
         entry[0] += 1
         entry[1] += exit_
         entry[2] += support
-        self.changed.add(("n", dim, node))
+        self.changed.add(("n", dim))
 
     def enter(self, funnel: str, steps: int, index: int, ms: int | None) -> None:
         entries = self.funnels.get(funnel)

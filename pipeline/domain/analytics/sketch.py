@@ -30,18 +30,24 @@ def merge(into: Sketch, other: Sketch) -> None:
         into[bucket] = into.get(bucket, 0) + count
 
 
-def quantiles(sketch: Sketch, qs: tuple[float, ...]) -> list[int | None]:
-    """The quantiles `qs` (ascending) in ms, in one pass (None for an empty sketch)."""
-    total = sum(sketch.values())
-    if not total:
-        return [None] * len(qs)
+def quantiles(buckets: list[tuple[int, int]], qs: tuple[float, ...]) -> list[int | None]:
+    """The quantiles `qs` (ascending) in ms of a sketch's (bucket, count) pairs in bucket
+    order, in one pass (None for an empty sketch)."""
+    if len(buckets) < 2:  # most steps of a window part: one bucket, or none
+        return [_middle(buckets[0][0]) if buckets else None] * len(qs)
+    total = sum(count for _bucket, count in buckets)
     found: list[int | None] = []
     seen, want = 0, 0
-    for bucket in sorted(sketch):
-        seen += sketch[bucket]
+    for bucket, count in buckets:
+        seen += count
         while want < len(qs) and seen > qs[want] * (total - 1):
-            found.append(max(0, int(GAMMA ** (bucket + 0.5) + 0.5) - 1))
+            found.append(_middle(bucket))
             want += 1
         if want == len(qs):
             return found
     raise AssertionError("unreachable: the ranks are within the total")
+
+
+def _middle(bucket: int) -> int:
+    """The duration a bucket stands for: its middle."""
+    return max(0, int(GAMMA ** (bucket + 0.5) + 0.5) - 1)

@@ -19,8 +19,9 @@ LOW_N: Final = 30
 
 
 def durations(counts: sketch.Sketch) -> dict[str, Any]:
-    p50, p90 = sketch.quantiles(counts, (0.5, 0.9))
-    return {"p50_ms": p50, "p90_ms": p90, "durations": sorted(counts.items())}
+    buckets = sorted(counts.items())
+    p50, p90 = sketch.quantiles(buckets, (0.5, 0.9))
+    return {"p50_ms": p50, "p90_ms": p90, "durations": buckets}
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
+from .. import CORE_MODE
 from ..config import Settings
 from ..domain import JourneyPolicy
 from ..kafka.admin import aiokafka_options, ensure_topics
@@ -24,9 +25,11 @@ def run_worker(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> Non
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    log = logging.getLogger("journey.worker")
+    log.info("journey core: %s", CORE_MODE)
     created = ensure_topics(settings, bootstrap)
     if created:
-        logging.getLogger("journey.worker").info("created topics %s", created)
+        log.info("created topics %s", created)
     asyncio.run(_main(settings, bootstrap, policy))
 
 

@@ -25,7 +25,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from .. import __version__
+from .. import CORE_MODE, __version__
 from ..domain import NO_STAGE, STAGES, Count, Outcome, Output, Reason, Suppression
 
 __all__ = ["HotHistogram", "Metrics"]
@@ -232,9 +232,11 @@ class Metrics:
         )  # fmt: skip
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU, open fds
         PlatformCollector(registry=r)
-        Info("journey_build", "Version of the running worker.", registry=r).info(
-            {"version": __version__}
-        )
+        Info(
+            "journey_build",
+            "Version of the running worker, and its journey core's build.",
+            registry=r,
+        ).info({"version": __version__, "core": "compiled" if CORE_MODE == "compiled" else "pure"})
         self._preinitialise()
 
     def _preinitialise(self) -> None:

@@ -51,3 +51,11 @@ def test_labelled_families_exist_at_zero_before_anything_happens():
         'journey_table_keys{table="timers"} 0.0',
     ):
         assert series in text, series
+
+
+def test_build_info_says_which_journey_core_runs():
+    from pipeline import CORE_MODE
+
+    [info] = [f for f in Metrics().registry.collect() if f.name == "journey_build"]
+    [sample] = info.samples
+    assert sample.labels["core"] == ("compiled" if CORE_MODE == "compiled" else "pure")

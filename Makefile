@@ -76,6 +76,7 @@ test-reliability: install core
 	JOURNEY_RELIABILITY=full $(BIN)/pytest tests/reliability
 
 bench: install core
+	$(BIN)/python bench/processor_bench.py
 	$(BIN)/python bench/process_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/partitioner_bench.py

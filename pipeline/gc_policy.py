@@ -14,9 +14,11 @@ collected, later.
 from __future__ import annotations
 
 import gc
-from typing import Final
+import time
+from collections.abc import Callable
+from typing import Any, Final
 
-__all__ = ["YOUNG", "freeze_startup", "tune_collector"]
+__all__ = ["YOUNG", "freeze_startup", "time_pauses", "tune_collector"]
 
 YOUNG: Final = 20_000
 """Net new container objects between two young collections (CPython's default: 700)."""
@@ -32,3 +34,19 @@ def freeze_startup() -> None:
     collector's reach: they are never scanned again (reference counting still frees them)."""
     gc.collect()
     gc.freeze()
+
+
+def time_pauses(observe: Callable[[int, float], None]) -> Callable[[str, dict[str, Any]], None]:
+    """Call `observe(generation, seconds)` after every collection (a pause of the whole
+    process: what the p99 of a worker's latency can hide). Returns the callback, for
+    `gc.callbacks.remove`."""
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            observe(info["generation"], time.perf_counter() - started[0])
+
+    gc.callbacks.append(callback)
+    return callback

@@ -13,6 +13,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from .. import CORE_MODE
 from ..config import Settings
 from ..domain import JourneyPolicy
+from ..gc_policy import time_pauses
 from ..kafka.admin import aiokafka_options, ensure_topics
 from .loop import JourneyWorker
 from .web import serve
@@ -68,6 +69,8 @@ def clients(
 async def _main(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
     consumer, producer, reader = clients(settings, bootstrap)
     worker = JourneyWorker(settings, policy, consumer, producer, reader)
+    pauses = worker.metrics.gc_pauses
+    time_pauses(lambda generation, seconds: pauses.labels(str(generation)).observe(seconds))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stopping.set)

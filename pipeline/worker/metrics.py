@@ -167,6 +167,12 @@ class Metrics:
             "journey_batch_seconds", "Time to process and publish one batch of records.",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r,
         )  # fmt: skip
+        self.gc_pauses = Histogram(
+            "journey_gc_pause_seconds",
+            "Time the cyclic garbage collector held the worker, by generation (2: full).",
+            ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )  # fmt: skip
         self.batch_size = Histogram(
             "journey_batch_records", "Records per processed batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500), registry=r,
@@ -240,6 +246,8 @@ class Metrics:
         self._preinitialise()
 
     def _preinitialise(self) -> None:
+        for generation in ("0", "1", "2"):
+            self.gc_pauses.labels(generation)
         for outcome in Outcome.ALL:
             self.events.labels(outcome)
         for reason in Reason.ALL:

@@ -310,3 +310,23 @@ def test_a_page_rule_that_is_no_regular_expression_is_refused(tmp_path):
     path.write_text(json.dumps({"schema_version": 1, "id_patterns": ["[0-9"]}))
     with pytest.raises(RulesFileError, match=r"\[0-9.*not a regular expression"):
         load_page_rules(path)
+
+
+def test_the_counts_a_rollup_keeps_drop_out_of_the_collectors_scans():
+    """What a worker keeps for weeks (each part's latest counts) holds nothing the cyclic
+    collector must scan, so its full collections stay short however much is kept."""
+    import gc
+
+    import orjson
+
+    table = AnalyticsTable(policy())
+    table.add([(SESSION, trail) for trail in _sessions(random.Random(5), 50)])
+    table.add([(VOICE, T0, "nps", "none", "web", 9)])
+    rollup = Rollup()
+    for output, _key, record in table.close(table.closing_all()):
+        rollup.add(output, orjson.loads(orjson.dumps(record)))  # as read from a topic
+    for _nesting in range(3):  # each pass stops tracking one more level of nesting
+        gc.collect()
+    kept = [counts for window in rollup.latest.values() for counts in window.values()]
+    assert {o for o, _start in rollup.latest} == set(Output.ANALYTICS)
+    assert kept and not [counts for counts in kept if gc.is_tracked(counts)]

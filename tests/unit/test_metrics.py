@@ -59,3 +59,18 @@ def test_build_info_says_which_journey_core_runs():
     [info] = [f for f in Metrics().registry.collect() if f.name == "journey_build"]
     [sample] = info.samples
     assert sample.labels["core"] == ("compiled" if CORE_MODE == "compiled" else "pure")
+
+
+def test_collector_pauses_are_timed_by_generation():
+    import gc
+
+    from pipeline.gc_policy import time_pauses
+
+    seen = []
+    callback = time_pauses(lambda generation, seconds: seen.append((generation, seconds)))
+    try:
+        gc.collect(1)
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert [g for g, _s in seen][-2:] == [1, 2] and all(s >= 0 for _g, s in seen)

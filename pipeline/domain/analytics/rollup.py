@@ -42,7 +42,7 @@ def entries(output: str, record: dict[str, Any]) -> list[tuple[Key, dict[str, An
         frm = record["from"]
         return [
             (("step", dim, frm, s["to"]), {"kind": "step", "dimension": dim, "from": frm,
-             "to": s["to"], "count": s["count"], "durations": s["durations"]})
+             "to": s["to"], "count": s["count"], "durations": _pairs(s["durations"])})
             for s in record["steps"]
         ]  # fmt: skip
     if output == Output.FUNNELS:
@@ -140,15 +140,25 @@ figures derived from its counts."""
 
 
 def _counts_of(output: str, record: dict[str, Any]) -> dict[str, Any]:
-    """What a sum needs of a record, kept for as long as its window: what it counts and
-    its counts, without the window bounds and the derived figures."""
+    """What a sum needs of a funnels or voice record, kept for as long as its window: what
+    it counts and its counts (a funnel's steps as (name, entered, duration pairs)), without
+    the window bounds and the derived figures."""
     kept = {k: v for k, v in record.items() if k not in _DERIVED}
     if output == Output.FUNNELS:
-        kept["steps"] = [
-            {"name": s["name"], "entered": s["entered"], "durations": s["durations"]}
-            for s in record["steps"]
-        ]
+        kept["steps"] = tuple(
+            (s["name"], s["entered"], _pairs(s["durations"])) for s in record["steps"]
+        )
+    else:
+        kept["distribution"] = tuple(record["distribution"])
     return kept
+
+
+def _pairs(durations: list[list[int]]) -> tuple[tuple[int, int], ...]:
+    """A sketch's (bucket, count) pairs as tuples: with nothing but numbers, strings and
+    tuples in them, the counts a worker keeps for weeks drop out of the cyclic collector's
+    scans (CPython stops tracking such tuples and dicts), so its full collections stay
+    short however much it holds."""
+    return tuple((bucket, count) for bucket, count in durations)
 
 
 def total(output: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -168,7 +178,7 @@ def _fresh(output: str, record: dict[str, Any]) -> dict[str, Any]:
             total.update(count=0, durations={})
     elif output == Output.FUNNELS:
         total["steps"] = [
-            {"name": s["name"], "entered": 0, "durations": {}} for s in record["steps"]
+            {"name": name, "entered": 0, "durations": {}} for name, _n, _d in record["steps"]
         ]
     else:
         total["distribution"] = [0] * len(record["distribution"])
@@ -182,11 +192,11 @@ def _add(output: str, total: dict[str, Any], record: dict[str, Any]) -> None:
                 total[name] += record[name]
         else:
             total["count"] += record["count"]
-            sketch.merge(total["durations"], dict(map(tuple, record["durations"])))
+            sketch.merge(total["durations"], dict(record["durations"]))
     elif output == Output.FUNNELS:
-        for into, step in zip(total["steps"], record["steps"], strict=True):
-            into["entered"] += step["entered"]
-            sketch.merge(into["durations"], dict(map(tuple, step["durations"])))
+        for into, (_name, entered, pairs) in zip(total["steps"], record["steps"], strict=True):
+            into["entered"] += entered
+            sketch.merge(into["durations"], dict(pairs))
     else:
         for value, count in enumerate(record["distribution"]):
             total["distribution"][value] += count

@@ -153,11 +153,11 @@ def _counts_of(output: str, record: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _pairs(durations: list[list[int]]) -> tuple[tuple[int, int], ...]:
-    """A sketch's (bucket, count) pairs as tuples: with nothing but numbers, strings and
-    tuples in them, the counts a worker keeps for weeks drop out of the cyclic collector's
-    scans (CPython stops tracking such tuples and dicts), so its full collections stay
-    short however much it holds."""
+def _pairs(durations: Iterable[Any]) -> tuple[tuple[int, int], ...]:
+    """A sketch's (bucket, count) pairs (lists read from JSON, or tuples) as tuples: with
+    nothing but numbers, strings and tuples in them, the counts a worker keeps for weeks
+    drop out of the cyclic collector's scans (CPython stops tracking such tuples and
+    dicts), so its full collections stay short however much it holds."""
     return tuple((bucket, count) for bucket, count in durations)
 
 

@@ -132,11 +132,11 @@ class Rollup:
 
 _WINDOW_FIELDS = ("window_start", "window_end", "part", "final", "schema_version")
 _DERIVED = frozenset({
-    *_WINDOW_FIELDS, "p50_ms", "p90_ms", "exit_rate", "support_rate", "responses", "low_n",
-    "promoters", "passives", "detractors", "nps", "nps_se", "mean_rating",
+    *_WINDOW_FIELDS, "responses", "low_n", "promoters", "passives", "detractors", "nps",
+    "nps_se", "mean_rating",
 })  # fmt: skip
-"""What `total` works out again: a record's window (in the key it is kept under) and the
-figures derived from its counts."""
+"""What `total` works out again of a funnels or voice record: its window (in the key it is
+kept under) and the figures derived from its counts (a paths entry keeps its counts only)."""
 
 
 def _counts_of(output: str, record: dict[str, Any]) -> dict[str, Any]:

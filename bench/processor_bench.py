@@ -4,7 +4,14 @@ The same records, batches and flushes as `journey worker`, with the topics held
 as lists (`tests/component/cluster.py`), so the figure is the pipeline's own CPU
 time, free of the broker and the network, and steady from run to run (the
 broker benchmarks here vary by 20 % and more between runs). Runs the analytics
-on and off, alternating, and counts the analytics records written.
+off and on, alternating, and counts the analytics records written.
+
+The analytics' cost is a cost per event (counting) plus a cost per record written,
+and a part writes a window's groups whatever the events in it: records per event
+fall as windows fill. The generated history is sparse (a few hundred events an
+hour over weeks, tens per window and partition), so the analytics run twice: with
+1-hour windows, and with 1-day windows, as full as 1-hour windows of a site with
+about one event a second (most sites have more).
 
     python bench/processor_bench.py [--events N] [--rounds N]
 """
@@ -12,6 +19,7 @@ on and off, alternating, and counts the analytics records written.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -23,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline import CORE_MODE  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.domain import Output  # noqa: E402
-from pipeline.gc_policy import tune_collector  # noqa: E402
+from pipeline.gc_policy import freeze_startup, tune_collector  # noqa: E402
 from pipeline.tools.generate import generate  # noqa: E402
 from pipeline.topics import OUTPUT_TOPICS  # noqa: E402
 from tests.component.cluster import Cluster  # noqa: E402
@@ -34,20 +42,32 @@ READ = 500
 """Records a worker reads of one partition at a time (a batch)."""
 
 
-def run(records: list[tuple[str, bytes]], analytics: str) -> tuple[float, Counter[str]]:
+WINDOWS = {"off": 0, "1h": 3_600_000, "1d": 86_400_000}
+"""The runs: analytics off, and on with windows of this length."""
+
+
+def run(records: list[tuple[str, bytes]], window_ms: int) -> tuple[float, Counter[str]]:
     """Seconds to process `records` (one worker, every partition) and records per output."""
-    settings = Settings(partitions=PARTITIONS, idle_after_ms=2000, analytics=analytics)
+    analytics = "on" if window_ms else "off"
+    settings = Settings(
+        partitions=PARTITIONS,
+        idle_after_ms=2000,
+        analytics=analytics,
+        analytics_window_ms=window_ms or Settings.analytics_window_ms,
+    )
     cluster = Cluster(settings, policy=settings.policy())
     cluster.produce(records, "murmur2", timestamp=int(time.time() * 1000) + 86_400_000)
     cluster.start_worker(set(range(PARTITIONS)))
+    freeze_startup()  # as the worker does: the input held in memory here is not its heap
     started = time.perf_counter()
     while cluster.backlog(0):
         for topic, partition in cluster.backlog(0):
             cluster.read(0, topic, partition, READ)
     seconds = time.perf_counter() - started
+    gc.unfreeze()
     written = Counter({
-        output: sum(len(cluster.topics[topic, p]) for p in range(PARTITIONS))
-        for output, topic in OUTPUT_TOPICS.items()
+        topic: sum(len(cluster.topics[topic, p]) for p in range(PARTITIONS))
+        for topic in OUTPUT_TOPICS.values()
     })  # fmt: skip
     return seconds, written
 
@@ -59,28 +79,42 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     tune_collector()  # as the runners do
-    records = [(r.key, r.value) for r in generate(args.events, args.customers, seed=1)]
-    times: dict[str, list[float]] = {"on": [], "off": []}
-    written: Counter[str] = Counter()
+    records, times_ms = [], []
+    for r in generate(args.events, args.customers, seed=1):
+        records.append((r.key, r.value))
+        times_ms.append(r.occurred_at)
+    times: dict[str, list[float]] = {name: [] for name in WINDOWS}
+    written: dict[str, Counter[str]] = {}
     for _round in range(args.rounds):
-        for analytics in ("on", "off"):
-            seconds, counts = run(records, analytics)
-            times[analytics].append(seconds)
-            if analytics == "on":
-                written = counts
-            print(f"analytics {analytics:<3} {args.events / seconds:>8,.0f} events/s"
+        for name, window_ms in WINDOWS.items():
+            seconds, written[name] = run(records, window_ms)
+            times[name].append(seconds)
+            print(f"analytics {name:<3} {args.events / seconds:>8,.0f} events/s"
                   f" ({seconds:.2f} s)", flush=True)  # fmt: skip
     best = {name: min(values) for name, values in times.items()}
-    figures = {
+    figures: dict[str, object] = {
         "events": args.events,
         "partitions": PARTITIONS,
         "core": CORE_MODE,
         "events_per_s": {name: round(args.events / s) for name, s in best.items()},
-        "analytics_cost": round(1 - best["off"] / best["on"], 3),
-        "records_per_event": {o: round(written[o] / args.events, 3) for o in Output.ALL},
     }
-    print(f"core {CORE_MODE}; analytics cost {figures['analytics_cost']:.1%};"
-          f" paths records per event {figures['records_per_event'][Output.PATHS]}")  # fmt: skip
+    for name, window_ms in WINDOWS.items():
+        if not window_ms:
+            continue
+        windows = len({t // window_ms for t in times_ms})
+        per_part = args.events / windows / PARTITIONS
+        cost = 1 - best["off"] / best[name]
+        paths = written[name][OUTPUT_TOPICS[Output.PATHS]] / args.events
+        figures[f"window_{name}"] = {
+            "events_per_window_part": round(per_part),
+            "analytics_cost": round(cost, 3),
+            "records_per_event": {
+                o: round(written[name][OUTPUT_TOPICS[o]] / args.events, 3) for o in Output.ALL
+            },
+        }
+        print(f"{name} windows: {per_part:,.0f} events per window and partition;"
+              f" paths records per event {paths:.3f}; analytics cost {cost:.1%}")  # fmt: skip
+    print(f"core {CORE_MODE}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "processor.json").write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -6,21 +6,62 @@ The most recently used journeys (up to `decoded` of them) are kept as
 JSON, as fast both ways) and decoded again when next touched. Counts the gauges
 need (journeys by stage, open sessions, carts) are kept for the encoded ones as
 running totals, so a summary never decodes anything.
+
+Once a partition has encoded `TRAIN_ON` journeys, the MessagePack is compressed
+with zstd against a dictionary trained on them: a partition's journeys share
+their fields, stages, event types and id shapes, so an idle journey takes about
+half the bytes (a third for one-event journeys) for about 2 µs each way. The
+dictionary lives in memory only, as the encoded journeys do.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, MutableMapping
+from typing import Final
 
 import msgspec
+import zstandard
 
 from ..domain import JourneyState
 
-__all__ = ["CompactStates", "Summary"]
+__all__ = ["TRAIN_ON", "CompactStates", "Summary"]
 
 _PACK = msgspec.msgpack.Encoder()
 _UNPACK = msgspec.msgpack.Decoder()
+
+TRAIN_ON: Final = 1000
+"""Journeys encoded as plain MessagePack before the dictionary is trained on them."""
+_DICTIONARY_BYTES: Final = 4096
+_FORMAT: Final = zstandard.FORMAT_ZSTD1_MAGICLESS
+"""No frame magic: every value held is a frame of this one dictionary."""
+
+
+class _Compression:
+    """zstd against one dictionary, with nothing in a frame that the holder knows already."""
+
+    def __init__(self, samples: list[bytes]) -> None:
+        try:
+            dictionary = zstandard.train_dictionary(_DICTIONARY_BYTES, samples)
+        except zstandard.ZstdError:  # samples too alike or too small to train on
+            joined = b"".join(samples)[-_DICTIONARY_BYTES:]
+            dictionary = zstandard.ZstdCompressionDict(
+                joined, dict_type=zstandard.DICT_TYPE_RAWCONTENT
+            )
+        params = zstandard.ZstdCompressionParameters.from_level(
+            1, format=_FORMAT, write_content_size=1, write_checksum=0, write_dict_id=0
+        )
+        self._compress = zstandard.ZstdCompressor(
+            dict_data=dictionary, compression_params=params
+        ).compress
+        self.decompress = zstandard.ZstdDecompressor(
+            dict_data=dictionary, format=_FORMAT
+        ).decompress
+
+    def compress(self, data: bytes) -> bytes:
+        """The frame, copied: zstandard's own bytes object keeps the worst case's allocation
+        (more than the plain data's)."""
+        return memoryview(self._compress(data)).tobytes()
 
 
 class Summary:
@@ -38,17 +79,20 @@ class Summary:
 
 
 class CompactStates(MutableMapping[str, JourneyState]):
-    def __init__(self, decoded: int) -> None:
+    def __init__(self, decoded: int, train_on: int = TRAIN_ON) -> None:
         self.decoded = decoded
+        self.train_on = train_on
         self.hot: dict[str, JourneyState] = {}
         """Decoded journeys, least recently used first."""
         self.cold: dict[str, bytes] = {}
         self.cold_summary = Summary()
+        self._samples: list[bytes] = []
+        self._compression: _Compression | None = None
 
     def __getitem__(self, key: str) -> JourneyState:
         state = self.hot.pop(key, None)
         if state is None:
-            state = JourneyState.from_data(_UNPACK.decode(self.cold.pop(key)))
+            state = self._decode(self.cold.pop(key))
             self.cold_summary.add(state, -1)
         self.hot[key] = state
         self._encode_beyond_limit()
@@ -85,12 +129,28 @@ class CompactStates(MutableMapping[str, JourneyState]):
         return total
 
     def _forget_cold(self, key: str) -> None:
-        encoded = self.cold.pop(key)
-        self.cold_summary.add(JourneyState.from_data(_UNPACK.decode(encoded)), -1)
+        self.cold_summary.add(self._decode(self.cold.pop(key)), -1)
 
     def _encode_beyond_limit(self) -> None:
         while len(self.hot) > self.decoded:
             key = next(iter(self.hot))
             state = self.hot.pop(key)
-            self.cold[key] = _PACK.encode(state.to_data())
+            self.cold[key] = self._encode(state)
             self.cold_summary.add(state)
+
+    def _encode(self, state: JourneyState) -> bytes:
+        packed = _PACK.encode(state.to_data())
+        if self._compression is None:
+            self._samples.append(packed)
+            if len(self._samples) < self.train_on:
+                return packed
+            self._compression = compression = _Compression(self._samples)
+            self._samples = []
+            for key, value in self.cold.items():  # held as plain MessagePack until now
+                self.cold[key] = compression.compress(value)
+        return self._compression.compress(packed)
+
+    def _decode(self, encoded: bytes) -> JourneyState:
+        if self._compression is not None:
+            encoded = self._compression.decompress(encoded)
+        return JourneyState.from_data(_UNPACK.decode(encoded))

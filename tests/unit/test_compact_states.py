@@ -1,6 +1,7 @@
 import itertools
 from collections import Counter
 
+import msgspec
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 from pipeline.contract.codec import EventDecoder
 from pipeline.domain import JourneyEngine, JourneyPolicy, Outputs
 from pipeline.tools.generate import generate
-from pipeline.worker.compact_states import CompactStates
+from pipeline.worker.compact_states import TRAIN_ON, CompactStates
 
 from ..support import Run, event, product
 
@@ -33,10 +34,30 @@ sample_states = Run([
 ], finish=False).engine.states  # fmt: skip
 
 
+def test_idle_journeys_are_compressed_once_it_has_trained_and_read_back_whole():
+    def states_after(table):
+        engine = JourneyEngine(JourneyPolicy(), table)
+        decoder, out = EventDecoder(65536, 3_600_000), Outputs()
+        for record in generate(4000, 2000, seed=3):
+            engine.ingest(decoder.decode(record.value, record.occurred_at).event, out)
+        return table
+
+    table, reference = states_after(CompactStates(decoded=1, train_on=200)), states_after({})
+    assert len(table.cold) > 500
+    plain = sum(len(msgspec.msgpack.encode(reference[key].to_data())) for key in table.cold)
+    assert sum(len(value) for value in table.cold.values()) < 0.7 * plain
+    assert {key: table[key].to_data() for key in list(table)} == {
+        key: state.to_data() for key, state in reference.items()
+    }
+
+
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.sampled_from(["get", "set", "del"]), st.integers(0, 6)), max_size=40))
-def test_behaves_as_a_dict_and_its_summary_counts_every_journey(operations):
-    table, reference = CompactStates(decoded=2), {}
+@given(
+    st.lists(st.tuples(st.sampled_from(["get", "set", "del"]), st.integers(0, 6)), max_size=40),
+    st.sampled_from([TRAIN_ON, 3]),
+)
+def test_behaves_as_a_dict_and_its_summary_counts_every_journey(operations, train_on):
+    table, reference = CompactStates(decoded=2, train_on=train_on), {}
     template = sample_states["c-1"]
     for op, n in operations:
         key = f"k-{n}"

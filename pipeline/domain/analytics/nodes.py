@@ -26,15 +26,26 @@ TOUCHPOINTS: Final = ("event_type", "page")
 contacts) are kept for them, and friction is judged on them."""
 
 
+_URLS_MEMO: Final = 10_000
+_paths: dict[str, str | None] = {}
+"""URL -> path, for the URLs seen lately (a site's pages repeat; splitting one costs more
+than the rest of counting the event)."""
+
+
 def url_path(url: object) -> str | None:
     """The path of a page URL (absolute or relative), without query or fragment."""
     if not isinstance(url, str) or not url:
         return None
+    if url in _paths:
+        return _paths[url]
+    if len(_paths) >= _URLS_MEMO:
+        _paths.clear()
     try:
-        path = urlsplit(url).path
+        path: str | None = urlsplit(url).path or "/"
     except ValueError:
-        return None
-    return path or "/"
+        path = None
+    _paths[url] = path
+    return path
 
 
 @dataclass(frozen=True, slots=True)

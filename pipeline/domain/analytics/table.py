@@ -83,6 +83,7 @@ class AnalyticsTable:
 
     def _session(self, trail: list[list[Any]]) -> None:
         policy = self.policy
+        cap = policy.cap
         supports = [i for i, entry in enumerate(trail) if entry[1] == SUPPORT]
         last_support = supports[-1] if supports else -1
         windows: dict[int, Window | None] = {}
@@ -95,25 +96,30 @@ class AnalyticsTable:
 
         last = window_of(trail[-1][0])
         for column, dim in enumerate(DIMENSIONS, 1):
-            runs: list[tuple[str, int, int]] = []
+            touchpoint = dim in TOUCHPOINTS
+            # the current run of equal nodes: its node, first time and index, and window
+            node_of_run, since, first_index, run_window = START, -1, -1, None
             for i, entry in enumerate(trail):
                 node = entry[column]
                 if node is None:
                     continue
                 if column == _PAGE:
                     node = self._page(node)
-                if not runs or runs[-1][0] != node:
-                    runs.append((node, entry[0], i))
-            previous, since = START, None
-            for k, (node, t, i) in enumerate(runs):
-                window = window_of(t)
+                if first_index >= 0 and node == node_of_run:
+                    continue
+                t = entry[0]
+                window, ms = window_of(t), t - since if first_index >= 0 else None
                 if window is not None:
-                    window.step(policy, dim, previous, node, None if since is None else t - since)
-                    if dim in TOUCHPOINTS:
-                        window.visit(policy, dim, node, k == len(runs) - 1, last_support > i)
-                previous, since = node, t
-            if runs and last is not None:
-                last.step(policy, dim, previous, EXIT, None)
+                    window.step(cap, dim, node_of_run, node, ms)
+                if touchpoint and run_window is not None:  # the run before this one ended
+                    run_window.visit(cap, dim, node_of_run, False, last_support > first_index)
+                node_of_run, since, first_index, run_window = node, t, i, window
+            if first_index < 0:
+                continue
+            if touchpoint and run_window is not None:
+                run_window.visit(cap, dim, node_of_run, True, last_support > first_index)
+            if last is not None:
+                last.step(cap, dim, node_of_run, EXIT, None)
         first = window_of(trail[0][0])
         if first is None:
             return

@@ -16,7 +16,6 @@ from typing import Any
 
 from . import sketch
 from .nodes import EXIT, OTHER, START
-from .policy import AnalyticsPolicy
 
 __all__ = ["Step", "Window"]
 
@@ -65,19 +64,18 @@ class Window:
     shown: set[tuple[str, ...]] = field(default_factory=set)
     """Steps and nodes listed on their own so far: (p, dim, from, to), (n, dim, node)."""
 
-    def step(self, policy: AnalyticsPolicy, dim: str, frm: str, to: str, ms: int | None) -> None:
+    def step(self, cap: int, dim: str, frm: str, to: str, ms: int | None) -> None:
+        """Count a step; `cap`: the policy's, distinct nodes held per table."""
         froms = self.paths.setdefault(dim, {})
-        frm, tos = _held(froms, frm, policy.cap, dict)
-        to, entry = _held(tos, to, policy.cap, _new_step)
+        frm, tos = _held(froms, frm, cap, dict)
+        to, entry = _held(tos, to, cap, _new_step)
         entry[0] += 1
         if ms is not None:
             sketch.add(entry[1], ms)
         self.changed.add(("p", dim, frm))
 
-    def visit(
-        self, policy: AnalyticsPolicy, dim: str, node: str, exit_: bool, support: bool
-    ) -> None:
-        node, entry = _held(self.nodes.setdefault(dim, {}), node, policy.cap, _new_node)
+    def visit(self, cap: int, dim: str, node: str, exit_: bool, support: bool) -> None:
+        node, entry = _held(self.nodes.setdefault(dim, {}), node, cap, _new_node)
         entry[0] += 1
         entry[1] += exit_
         entry[2] += support

@@ -61,8 +61,9 @@ class Session:
     stage_at_end: str | None = None
     cart_value: float = 0.0
     converted: bool = False
-    trail: list[list[Any]] = field(default_factory=list)
-    """[time, event type, page path, channel, stage after] per event, for the analytics."""
+    trail: list[tuple[Any, ...]] = field(default_factory=list)
+    """(time, event type, page path, channel, stage after) per event, for the analytics:
+    tuples of plain values, which the cyclic collector stops scanning after one look."""
 
     def to_data(self) -> list[Any]:
         return [
@@ -83,9 +84,11 @@ class Session:
 
     @classmethod
     def from_data(cls, data: list[Any]) -> Session:
-        return cls(*data)
+        session = cls(*data[:-1])
+        session.trail = [tuple(entry) for entry in data[-1]]
+        return session
 
-    def remember(self, entry: list[Any], limit: int) -> None:
+    def remember(self, entry: tuple[Any, ...], limit: int) -> None:
         """Add an event's trail entry, keeping at most `limit` (the latest always kept)."""
         if len(self.trail) >= limit:
             self.trail.sort(key=trail_order)

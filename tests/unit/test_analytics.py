@@ -38,7 +38,7 @@ def policy(top: int = 50) -> AnalyticsPolicy:
 
 
 def entry(t: int, kind: str, page: str | None = None, channel: str = "web", stage=None):
-    return [T0 + t, kind, page, channel, stage]
+    return (T0 + t, kind, page, channel, stage)
 
 
 def everything_of(trail: list) -> Rollup:
@@ -334,3 +334,26 @@ def test_the_counts_a_rollup_keeps_drop_out_of_the_collectors_scans():
         if not tracked:
             break
     assert not tracked
+
+
+def test_a_sessions_trail_drops_out_of_the_collectors_scans():
+    """An open session keeps a trail entry per event for as long as it lasts: plain tuples,
+    which the cyclic collector stops scanning after one look (lists it scans every time),
+    whether made from an event or read back from a changelog."""
+    import gc
+
+    import orjson
+
+    from pipeline.domain import JourneyPolicy, JourneyState
+
+    from ..support import Run, event
+
+    run = Run([event("page_viewed", T0, page={"url": "https://shop.example/"}),
+               event("product_viewed", T0 + 60_000)],
+              JourneyPolicy(analytics=policy()), finish=False)  # fmt: skip
+    [state] = run.engine.states.values()
+    restored = JourneyState.from_data(orjson.loads(orjson.dumps(state.to_data())))
+    trail = [entry for s in (*state.sessions, *restored.sessions) for entry in s.trail]
+    assert [entry[1] for entry in trail] == ["page_viewed", "product_viewed"] * 2
+    gc.collect()
+    assert not [entry for entry in trail if gc.is_tracked(entry)]

@@ -1,7 +1,7 @@
 """What the journey core tells the analytics, as plain tuples in `Outputs.facts`.
 
 - `(SESSION, trail)`: a session closed; its trail entries are
-  `[time, event_type, page path, channel, stage after the event]`.
+  `(time, event_type, page path, channel, stage after the event)`.
 - `(STAGE, at, stage)`: a journey entered `stage` by a rule (lapses are not entries).
 - `(VOICE, at, kind, stage, touchpoint, value)`: an NPS answer or a review rating,
   with the stage the journey held before the answer's own effect.
@@ -25,13 +25,13 @@ RATING: Final = "rating"
 _ANSWERS: Final = {"nps_submitted": (NPS, "nps_score"), "review_submitted": (RATING, "rating")}
 
 
-def trail_entry(event: Event, stage: str | None) -> list[Any]:
+def trail_entry(event: Event, stage: str | None) -> tuple[Any, ...]:
     page = event.data.get("page")
     path = url_path(page.get("url")) if isinstance(page, dict) else None
-    return [event.occurred_at, event.event_type, path, event.channel, stage]
+    return (event.occurred_at, event.event_type, path, event.channel, stage)
 
 
-def trail_order(entry: list[Any]) -> tuple[Any, ...]:
+def trail_order(entry: tuple[Any, ...]) -> tuple[Any, ...]:
     """A total order of trail entries (time first), whatever order events arrived in."""
     return (entry[0], entry[1], entry[2] or "", entry[3] or "", entry[4] or "")
 

@@ -81,7 +81,7 @@ class AnalyticsTable:
             elif kind == VOICE:
                 self._voice(*fact[1:])
 
-    def _session(self, trail: list[list[Any]]) -> None:
+    def _session(self, trail: list[tuple[Any, ...]]) -> None:
         policy = self.policy
         cap = policy.cap
         supports = [i for i, entry in enumerate(trail) if entry[1] == SUPPORT]

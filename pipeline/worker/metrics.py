@@ -35,6 +35,8 @@ disable_created_metrics()  # `_created` series double every counter for no use h
 _ALERTS = ("cart_abandoned", "cart_recovered")
 _SESSION_CLOSES = {Count.SESSIONS_CLOSED: "ended", Count.SESSIONS_OVER_CAP: "over_cap"}
 _SESSION_COUNTS = (Count.SESSIONS_OPENED, *_SESSION_CLOSES)
+_HOLD_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+"""Buckets of the times the worker is held: a batch's processing, a collector's pause."""
 _CORE = tuple(
     v
     for k, v in vars(Count).items()
@@ -165,13 +167,12 @@ class Metrics:
         )  # fmt: skip
         self.batch_seconds = Histogram(
             "journey_batch_seconds", "Time to process and publish one batch of records.",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r,
+            buckets=_HOLD_SECONDS, registry=r,
         )  # fmt: skip
         self.gc_pauses = Histogram(
             "journey_gc_pause_seconds",
             "Time the cyclic garbage collector held the worker, by generation (2: full).",
-            ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=r,
+            ["generation"], buckets=_HOLD_SECONDS, registry=r,
         )  # fmt: skip
         self.batch_size = Histogram(
             "journey_batch_records", "Records per processed batch.",

@@ -23,11 +23,13 @@ from .journey import (
     JourneyState,
     Outputs,
     advance,
+    expire,
     expires_at,
     hold,
     next_deadline,
     pending_since,
     process,
+    removal_due,
     stitch_wanted,
 )
 from .timers import TimerQueue
@@ -219,6 +221,9 @@ class JourneyEngine:
         the stitch time back.
         """
         state = self.state(anonymous_id)
+        removal = removal_due(state, at, self.policy)
+        if removal is not None:  # gone by the stitch time, as its timer would have had it
+            expire(state, removal, self.policy, out)
         if state.alias_of is not None:
             out.moves.append((customer_key, state.to_data(), at))
             return

@@ -429,6 +429,8 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
     journey not fired yet (the watermark behind it) and must find what they would do."""
     if _removal_bound(state, policy) > until:
         return None  # no removal comes sooner
+    if state.stitch_to is not None or state.held:
+        return None  # kept until moved or released (`expires_at`): time alone cannot do that
     due = next_deadline(state, policy)
     if due is None or due > until:
         return None

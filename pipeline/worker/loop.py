@@ -74,11 +74,14 @@ class JourneyWorker:
         policy: JourneyPolicy,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
+        state_producer: AIOKafkaProducer,
         reader: Callable[[], AIOKafkaConsumer],
     ) -> None:
-        """`consumer`: in the app's group; `reader()`: a new consumer outside any group."""
+        """`consumer`: in the app's group; `producer`: outputs and route records;
+        `state_producer`: the changelog; `reader()`: a new consumer outside any group."""
         self.settings = settings
         self.consumer, self.producer, self.reader = consumer, producer, reader
+        self.state_producer = state_producer
         self.metrics = Metrics()
         self.route_topic = route_topic(settings.app_id)
         self.changelog = changelog_topic(settings.app_id)
@@ -86,6 +89,7 @@ class JourneyWorker:
         self.positions = self.processor.positions
         self.partition_of = self.processor.partition_of
         self.sink = RecordSink(producer, {})
+        self.state_sink = RecordSink(state_producer, {})
         self.lock = asyncio.Lock()
         self.ready = False
         self.stopping = asyncio.Event()
@@ -100,7 +104,11 @@ class JourneyWorker:
         self._offsets: AIOKafkaConsumer | None = None
         """Asks the input partitions' end offsets (idle sources are checked against them)."""
         self.publisher = Publisher(
-            self.sink.send_all, self._commit, self._published, max_queued=_FLUSHES_QUEUED
+            self.sink.send,
+            self.state_sink.send,
+            self._commit,
+            self._published,
+            max_queued=_FLUSHES_QUEUED,
         )
 
     @property
@@ -112,6 +120,7 @@ class JourneyWorker:
     async def run(self) -> None:
         """Consume until `stopping` is set; then finish the batch in hand and leave the group."""
         await self.producer.start()
+        await self.state_producer.start()
         await self._check_partitions()
         self.publisher.start()
         await self.consumer.start()
@@ -146,6 +155,7 @@ class JourneyWorker:
                 await self.analytics.stop()
             await self.consumer.stop()
             await self.producer.stop()
+            await self.state_producer.stop()
 
     async def _check_partitions(self) -> None:
         """Read the partition counts of the topics sent to by key; the input and route topics
@@ -201,7 +211,7 @@ class JourneyWorker:
         started = time.perf_counter()
 
         async def fence(partition: int) -> int:
-            sent = await self.producer.send_and_wait(
+            sent = await self.state_producer.send_and_wait(
                 self.changelog, None, FENCE_KEY, partition=partition
             )
             return int(sent.offset)

@@ -36,14 +36,18 @@ def run_worker(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> Non
 
 def clients(
     settings: Settings, bootstrap: str
-) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, Callable[[], AIOKafkaConsumer]]:
-    """The worker's Kafka clients: its group consumer, its producer, and a factory of
-    consumers outside the group (changelog recovery, the owner directory)."""
+) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaProducer, Callable[[], AIOKafkaConsumer]]:
+    """The worker's Kafka clients: its group consumer, its producer of outputs and route
+    records, its producer of state (changelog), and a factory of consumers outside the
+    group (changelog recovery, the owner directory)."""
     options = aiokafka_options(settings)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=512 * 1024, acks="all",
-        **options,
-    )  # fmt: skip
+
+    def producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=512 * 1024, acks="all",
+            **options,
+        )  # fmt: skip
+
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=settings.app_id,
@@ -63,12 +67,11 @@ def clients(
             **options,
         )  # fmt: skip
 
-    return consumer, producer, reader
+    return consumer, producer(), producer(), reader
 
 
 async def _main(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> None:
-    consumer, producer, reader = clients(settings, bootstrap)
-    worker = JourneyWorker(settings, policy, consumer, producer, reader)
+    worker = JourneyWorker(settings, policy, *clients(settings, bootstrap))
     pauses = worker.metrics.gc_pauses
     time_pauses(lambda generation, seconds: pauses.labels(str(generation)).observe(seconds))
     loop = asyncio.get_running_loop()

@@ -1,12 +1,24 @@
 """Publishing what batches changed, in order, merging what queues up (group commit).
 
-The worker hands each processed batch over as a `Flush`. One task publishes
-them in order; each round takes every flush queued so far and, as one:
-sends their messages and awaits delivery, then sends the state writes (the
-last write of each key only) and awaits them, then commits the latest
-offsets. A quiet worker thus publishes a batch as soon as it is processed; a
-busy one pays the round trips once for many batches. A failed delivery stops
-the publisher; the worker sees it and stops before committing anything later.
+The worker hands each processed batch over as a `Flush`. Two stages publish
+them, in order:
+
+- the *sender* hands each flush's messages to the producer as soon as it is
+  submitted (flushes queued meanwhile go together), without waiting for the
+  broker's answer, so an output leaves while earlier batches' state is still
+  being written;
+- the *writer* takes every flush handed over so far and, as one: awaits the
+  delivery of their messages, then sends the state writes (the last write of
+  each key only) and awaits them, then commits the latest offsets. State goes
+  through a producer of its own, so outputs never queue behind a large write
+  (a producer has one request in flight per broker).
+
+So a batch's outputs are delivered before its state, and its state before its
+offsets, as before; a quiet worker's outputs go out at once, and a busy one
+pays the writer's round trips once for many batches. A failed delivery stops
+the publisher; the worker sees it and stops before committing anything later
+(outputs of later batches may be out already: they are re-published, with the
+same ids, after a restart).
 """
 
 from __future__ import annotations
@@ -18,10 +30,13 @@ from dataclasses import dataclass
 
 from aiokafka.structs import TopicPartition
 
-__all__ = ["Flush", "Message", "Publisher"]
+__all__ = ["Flush", "Message", "Publisher", "Send"]
 
 Message = tuple[str, bytes | None, bytes | None, int | None]
 """(topic, key, value, partition); partition None: by key; value None: a tombstone."""
+
+Send = Callable[[list[Message]], Awaitable[Awaitable[None]]]
+"""Hands messages to the producer, in order; returns what awaits their delivery."""
 
 
 @dataclass
@@ -39,18 +54,26 @@ class Flush:
 class Publisher:
     def __init__(
         self,
-        send: Callable[[list[Message]], Awaitable[None]],
+        send: Send,
+        send_state: Send,
         commit: Callable[[dict[TopicPartition, int]], Awaitable[None]],
         published: Callable[[list[int], float], None],
         max_queued: int,
     ) -> None:
-        """`published(timestamps, wall time)` is told of each round's input events."""
-        self._send, self._commit, self._published = send, commit, published
+        """`send`: the messages; `send_state`: the state writes; `published(timestamps, wall
+        time)` is told of each round's input events."""
+        self._send, self._send_state = send, send_state
+        self._commit, self._published = commit, published
         self.max_queued = max_queued
         self._queue: list[Flush] = []
+        """Submitted; messages not handed over yet."""
+        self._handed: list[tuple[list[Flush], Awaitable[None]]] = []
+        """Messages handed over (with their delivery); state not written yet."""
+        self._pending = 0
+        """Flushes submitted and not published in full."""
         self._wake = asyncio.Event()
+        self._handed_wake = asyncio.Event()
         self._progress = asyncio.Event()
-        self._busy = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -63,16 +86,17 @@ class Publisher:
 
     def submit(self, flush: Flush) -> None:
         self._queue.append(flush)
+        self._pending += 1
         self._wake.set()
 
     async def room(self) -> None:
         """Wait while `max_queued` flushes wait to be published (back pressure)."""
-        while len(self._queue) >= self.max_queued:
+        while self._pending >= self.max_queued:
             await self._next_round()
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is published (raises if publishing failed)."""
-        while self._queue or self._wake.is_set() or self._busy:
+        while self._pending:
             await self._next_round()
         self.raise_failure()
 
@@ -91,24 +115,47 @@ class Publisher:
         self.raise_failure()
 
     async def _run(self) -> None:
+        """Both stages; the first to fail stops the other."""
+        stages = [asyncio.create_task(self._hand_over()), asyncio.create_task(self._write())]
+        try:
+            done, _running = await asyncio.wait(stages, return_when=asyncio.FIRST_EXCEPTION)
+            for stage in done:
+                stage.result()
+        finally:
+            for stage in stages:
+                stage.cancel()
+
+    async def _hand_over(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             taken, self._queue = self._queue, []
             if taken:
-                self._busy = True
-                await self._publish(taken)
-                self._busy = False
-            self._progress.set()
+                delivery = await self._send([m for flush in taken for m in flush.messages])
+                self._handed.append((taken, delivery))
+                self._handed_wake.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self._handed_wake.wait()
+            self._handed_wake.clear()
+            handed, self._handed = self._handed, []
+            if handed:
+                flushes = [flush for taken, _delivery in handed for flush in taken]
+                for _taken, delivery in handed:
+                    await delivery
+                await self._publish(flushes)
+                self._pending -= len(flushes)
+                self._progress.set()
 
     async def _publish(self, flushes: list[Flush]) -> None:
-        await self._send([m for flush in flushes for m in flush.messages])
+        """The state writes and offsets of `flushes`, whose messages are delivered."""
         latest: dict[tuple[str, bytes | None, int | None], Message] = {}
         for flush in flushes:
             for write in flush.writes:
                 latest.pop((write[0], write[1], write[3]), None)
                 latest[write[0], write[1], write[3]] = write
-        await self._send(list(latest.values()))
+        await (await self._send_state(list(latest.values())))
         offsets: dict[TopicPartition, int] = {}
         for flush in flushes:
             offsets.update(flush.offsets or {})

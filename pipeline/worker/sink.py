@@ -1,4 +1,4 @@
-"""Sending messages as one record batch per topic partition, each delivery awaited.
+"""Sending messages as one record batch per topic partition; the caller awaits delivery.
 
 A message without a partition goes where the Java client's default
 partitioner puts its key (a keyless one: by a CRC32 of its value), so
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Awaitable
 from typing import Any
 
 from .publisher import Message
@@ -32,9 +33,9 @@ class RecordSink:
             return zlib.crc32(value or b"") % count
         return by_key(key, count)
 
-    async def send_all(self, messages: list[Message]) -> None:
-        """Send `messages` in order within each topic partition and await every batch
-        (a failed delivery raises: nothing after it is committed)."""
+    async def send(self, messages: list[Message]) -> Awaitable[None]:
+        """Hand `messages` to the producer, in order within each topic partition; returns
+        what awaits the delivery of every batch (and raises if one failed)."""
         builders: dict[tuple[str, int], Any] = {}
         sends = []
         producer = self.producer
@@ -54,5 +55,9 @@ class RecordSink:
                     raise ValueError(f"a {len(value or b'')}-byte record does not fit a batch")
         for (topic, partition), builder in builders.items():
             sends.append(await producer.send_batch(builder, topic, partition=partition))
-        if sends:
-            await asyncio.gather(*sends)
+        return _delivered(sends)
+
+
+async def _delivered(sends: list[Any]) -> None:
+    if sends:
+        await asyncio.gather(*sends)

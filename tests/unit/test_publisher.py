@@ -1,4 +1,5 @@
-"""The publisher: messages, then the last state write per key, then offsets; in order."""
+"""The publisher: messages at once; each flush's state after its messages are delivered,
+the last write per key; offsets last; in order."""
 
 import asyncio
 
@@ -11,17 +12,22 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+async def nothing():
+    pass
+
+
 def test_a_round_sends_messages_then_the_latest_writes_then_commits():
     calls = []
 
     async def send(messages):
         calls.append(("send", list(messages)))
+        return nothing()
 
     async def commit(offsets):
         calls.append(("commit", dict(offsets)))
 
     async def scenario():
-        publisher = Publisher(send, commit, lambda ts, done: calls.append(("done", ts)), 4)
+        publisher = Publisher(send, send, commit, lambda ts, done: calls.append(("done", ts)), 4)
         publisher.submit(
             Flush([("out", b"k", b"1", None)], [("log", b"j", b"a", 0)], {"p": 1}, [7])
         )
@@ -41,19 +47,61 @@ def test_a_round_sends_messages_then_the_latest_writes_then_commits():
     ]
 
 
+def test_later_outputs_leave_while_earlier_state_waits_for_its_outputs_delivery():
+    calls = []
+
+    async def scenario():
+        delivered = asyncio.Event()
+
+        async def delivery():
+            await delivered.wait()
+            calls.append("delivered")
+
+        async def send(messages):
+            calls.append([m[2] for m in messages])
+            return delivery() if messages[0][0] == "out" else nothing()
+
+        async def commit(offsets):
+            calls.append(dict(offsets))
+
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 4)
+        publisher.start()
+        publisher.submit(Flush([("out", None, b"1", None)], [("log", b"j", b"a", 0)], {"p": 1}, []))
+        while len(calls) < 1:
+            await asyncio.sleep(0)
+        publisher.submit(Flush([("out", None, b"2", None)], [("log", b"i", b"b", 0)], {"p": 2}, []))
+        while len(calls) < 2:
+            await asyncio.sleep(0)
+        assert calls == [[b"1"], [b"2"]], "the second batch's outputs leave at once"
+        delivered.set()
+        await publisher.drain()
+        await publisher.stop()
+
+    run(scenario())
+    first = calls.index("delivered")
+    second = calls.index("delivered", first + 1)
+    writes = [n for n, call in enumerate(calls) if isinstance(call, list) and n > 1]
+    assert all(n > first for n in writes), "no state before the outputs it follows"
+    assert [n for n in writes if b"b" in calls[n]][0] > second
+    assert calls[-1] == {"p": 2}
+
+
 def test_a_failed_delivery_stops_the_publisher_before_anything_is_committed():
     committed = []
 
-    async def send(messages):
+    async def lost():
         raise OSError("broker gone")
+
+    async def send(messages):
+        return lost()
 
     async def commit(offsets):
         committed.append(offsets)
 
     async def scenario():
-        publisher = Publisher(send, commit, lambda ts, done: None, 4)
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 4)
         publisher.start()
-        publisher.submit(Flush([("out", None, b"x", None)], [], {"p": 1}, []))
+        publisher.submit(Flush([("out", None, b"x", None)], [("log", b"j", b"a", 0)], {"p": 1}, []))
         with pytest.raises(OSError, match="broker gone"):
             await publisher.drain()
         await publisher.stop()
@@ -67,14 +115,17 @@ def test_back_pressure_waits_while_the_queue_is_full():
         gate = asyncio.Event()
         sent = []
 
-        async def send(messages):
+        async def delivery():
             await gate.wait()
+
+        async def send(messages):
             sent.extend(messages)
+            return delivery()
 
         async def commit(offsets):
             pass
 
-        publisher = Publisher(send, commit, lambda ts, done: None, 1)
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 1)
         publisher.start()
         publisher.submit(Flush([("out", None, b"1", None)], [], None, []))
         await asyncio.sleep(0)

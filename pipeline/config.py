@@ -199,6 +199,15 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
     ),
     Setting(
+        "JOURNEY_MARK_INTERVAL",
+        "mark_interval_ms",
+        "50ms",
+        "Shortest time between two announcements of an input partition's changed event-time"
+        " mark. An identity stitch waits for every partition's mark to pass it, about two"
+        " intervals; each interval, a worker sends one small record to every route partition.",
+        parse_duration,
+    ),
+    Setting(
         "JOURNEY_INPUT_PARTITIONER",
         "input_partitioner",
         "murmur2",
@@ -375,6 +384,7 @@ class Settings:
     cooldown_ms: int = 24 * 3_600_000
     attribution_ms: int = 7 * 86_400_000
     idle_after_ms: int = 10_000
+    mark_interval_ms: int = 50
     input_partitioner: str = "murmur2"
     max_clock_skew_ms: int = 3_600_000
     drift: str = OMIT

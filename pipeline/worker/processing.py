@@ -67,9 +67,6 @@ __all__ = ["Assigned", "Batch", "Processor"]
 
 log = logging.getLogger("journey.worker")
 
-ANNOUNCE_EVERY_S = 0.2
-"""Shortest time between two announcements of one source's changed mark."""
-
 
 @dataclass
 class Batch:
@@ -117,7 +114,7 @@ class Processor:
         self.partition_of = partitioner(settings.partitions, settings.input_partitioner)
         self.assigned: dict[int, Assigned] = {}
         self.positions = Positions()
-        self.announcer = Announcer(ANNOUNCE_EVERY_S)
+        self.announcer = Announcer(settings.mark_interval_ms / 1000)
         self.guess = PartitionerGuess(settings.partitions)
         self.clocks_changed: set[int] = set()
         self.ends: dict[int, int] = {}
@@ -267,12 +264,14 @@ class Processor:
             event = origin.event()
             self._step(part, event, origin, batch, header["key"], record.partition)
         elif routed.kind == MARK:
-            source = header["src"]
-            if source != record.partition:  # its own source is marked directly
-                mark = (header["wm"], header["engine"], header["idle"], header.get("end", -1))
-                if part.alignment.mark(source, *mark):
-                    engine.observe(part.alignment.value, out)
-                self.clocks_changed.add(record.partition)
+            marks = header.get("marks") or [  # an earlier build's record: one source
+                [header[f] for f in ("src", "wm", "engine", "idle")] + [header.get("end", -1)]
+            ]
+            alignment = part.alignment
+            rose = [alignment.mark(*m) for m in marks if m[0] != record.partition]
+            if any(rose):  # (its own source is marked directly)
+                engine.observe(alignment.value, out)
+            self.clocks_changed.add(record.partition)
         elif routed.kind == DETACH:
             engine.request_detach(record.key.decode(), header["customer"], header["at"], out)
         elif routed.kind == ABSORB:
@@ -345,13 +344,15 @@ class Processor:
     # -- event time -----------------------------------------------------------
 
     def _announce(self, batch: Batch, now: float) -> None:
-        """Broadcast each held source's mark, when due, behind the batch's route records."""
+        """Broadcast the held sources' marks that are due, behind the batch's route records:
+        one record per route partition for all of them."""
+        marks = []
         for partition, part in self.assigned.items():
             mark = Mark(part.source.wm, part.alignment.raw, part.source.idle, self._end(partition))
-            if not self.announcer.due(partition, mark, now):
-                continue
-            value = seal({"kind": MARK, "src": partition, "wm": mark.wm, "engine": mark.engine,
-                          "idle": mark.idle, "end": mark.end})  # fmt: skip
+            if self.announcer.due(partition, mark, now):
+                marks.append([partition, *mark.to_data()])
+        if marks:
+            value = seal({"kind": MARK, "marks": marks})
             batch.messages += [(self.route_topic, None, value, p) for p in range(self.sources)]
 
     def _end(self, partition: int) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.domain import Reason
 from pipeline.topics import DEAD_LETTER, EVENTS
-from pipeline.worker.routing import PARTITIONERS
+from pipeline.worker.routing import MARK, PARTITIONERS, seal
 
 from ..support import (
     HOUR,
@@ -156,3 +156,15 @@ def test_a_source_idle_when_its_reader_died_holds_time_back_once_records_arrive(
     cluster.drain(random.Random(3))
     assert cluster.decisions() == offline_expectation(records, tmp_path)
     assert late_letters(cluster) == 0
+
+
+def test_a_mark_record_of_an_earlier_build_naming_one_source_is_understood():
+    cluster = Cluster(cluster_settings())
+    cluster.start_worker({0, 1, 2, 3})
+    at = 1_767_225_600_000
+    old = seal({"kind": MARK, "src": 0, "wm": at, "engine": at - 5, "idle": False})
+    cluster._append(cluster.route, 1, None, old, at)
+    assert cluster.read(0, cluster.route, 1, 10) == 1
+    processor, _owned = cluster.workers[0]
+    mark = processor.assigned[1].alignment.marks[0]
+    assert (mark.wm, mark.engine, mark.idle, mark.end) == (at, at - 5, False, -1)

@@ -18,9 +18,13 @@ counted from its first record to its last (group join excluded):
   machine vary by 10-20 % from run to run);
 - worker_x2: two workers sharing the partitions (on a broker of their own,
   loaded the same way);
-- latency: events at half the worker's measured rate, from each event's
-  produce time to the publish time of the stage transition it caused (both
-  Kafka record timestamps);
+- latency: from each event's produce time to the publish time of the stage
+  transition it caused (both Kafka record timestamps), on traffic in real
+  time (each event's time is its send time, as a live site's events are) at
+  1,000 events/s and at half the worker's measured rate; and, for
+  comparison, a replay of history at 1,000 events/s (the generated journeys'
+  own times: about 17 hours of event time a second, so sessions, carts and
+  windows close many times a second);
 - memory: a fresh worker (on a broker of its own), its RSS idle and as
   one-event journeys bring it to 10k, 100k and 1M active keys; bytes per
   further key (100k to 1M); changelog bytes per state write; and the first
@@ -66,6 +70,15 @@ from pipeline.tools.generate import generate
 from pipeline.topics import EVENTS, OUTPUT_TOPICS
 
 RESULTS = Path(__file__).parent / "results"
+LATENCY_RUNS = (
+    ("latency_ms_low_load", 99, 1000, True),
+    ("latency_ms", 98, 0, True),
+    ("latency_ms_replay", 97, 1000, False),
+)
+"""(figure, seed, events/s (0: half the worker's rate), in real time). The replay goes
+last: its events' times run days ahead, the real-time runs' only as the wall clock does."""
+LATENCY_TARGETS = ("latency_ms_low_load", "latency_ms")
+"""The runs the p99 target applies to: live traffic."""
 PARTITIONS = 8
 JOURNEY = Path(sys.executable).parent / "journey"
 
@@ -236,11 +249,21 @@ def peer(script: str, args: list[str], env: dict[str, str], events: int, tmp: Pa
 
 
 async def latency(
-    bootstrap: str, rate: float, seconds: float, start_ms: int, customers: int, seed: int
+    bootstrap: str,
+    rate: float,
+    seconds: float,
+    start_ms: int,
+    customers: int,
+    seed: int,
+    real_time: bool,
 ) -> tuple[dict[str, list[float]], int]:
     """Produce fresh journeys at `rate`/s; ms from each event's produce to its transition
     (`all`; `stitch`: events carrying both ids, which wait for the device's journey to
-    move; `one_id`: the others), and the last event time produced."""
+    move; `one_id`: the others; `fetch`: produce to receipt of the input events by a
+    bare consumer reading beside the worker, the broker's own floor at that moment), and
+    the last event time produced. `real_time`: each
+    event's time is `start_ms` plus the time since the first send (event time passes as
+    the wall clock does); else the generated journeys' own times from `start_ms` on."""
     total = int(rate * seconds)
     records = list(generate(total, customers, seed=seed, start_ms=start_ms))
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -248,11 +271,24 @@ async def latency(
     topic = OUTPUT_TOPICS["stage_transitions"]
     consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
     await consumer.seek_to_end()
+    bare = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+    )
+    await bare.start()
+    bare.assign([TopicPartition(EVENTS, p) for p in range(PARTITIONS)])
+    await bare.seek_to_end()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
     await producer.start()
     produced: dict[str, int] = {}
     published: dict[str, int] = {}
     stitches: dict[str, bool] = {}
+    fetched: list[float] = []
+
+    async def fetch() -> None:
+        while True:
+            batches = await bare.getmany(timeout_ms=200)
+            received = time.time() * 1000
+            fetched.extend(received - m.timestamp for ms in batches.values() for m in ms)
 
     async def read() -> None:
         while True:
@@ -263,7 +299,7 @@ async def latency(
                     if trigger:
                         published.setdefault(trigger, m.timestamp)
 
-    reader = asyncio.create_task(read())
+    reader, floor = asyncio.create_task(read()), asyncio.create_task(fetch())
     try:
         started = time.perf_counter()
         sends = []
@@ -271,8 +307,12 @@ async def latency(
             wait = started + n / rate - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            sent = await producer.send(EVENTS, record.value, key=record.key.encode())
             event = orjson.loads(record.value)
+            value = record.value
+            if real_time:
+                event["occurred_at"] = start_ms + int((time.perf_counter() - started) * 1000)
+                value = orjson.dumps(event)
+            sent = await producer.send(EVENTS, value, key=record.key.encode())
             stitches[event["event_id"]] = bool(
                 event.get("customer_id") and event.get("anonymous_id")
             )
@@ -288,14 +328,48 @@ async def latency(
             expected_at_least = len(published)
     finally:
         reader.cancel()
+        floor.cancel()
         await producer.stop()
         await consumer.stop()
-    lags: dict[str, list[float]] = {"all": [], "one_id": [], "stitch": []}
+        await bare.stop()
+    lags: dict[str, list[float]] = {"all": [], "one_id": [], "stitch": [], "fetch": fetched}
     for event_id in published.keys() & produced.keys():
         lag = published[event_id] - produced[event_id]
         lags["all"].append(lag)
         lags["stitch" if stitches[event_id] else "one_id"].append(lag)
+    if real_time:
+        return lags, start_ms + int((time.perf_counter() - started) * 1000)
     return lags, max(record.occurred_at for record in records)
+
+
+def latencies(bootstrap: str, worker_rate: float, start: int) -> dict[str, dict[str, Any]]:
+    """The `LATENCY_RUNS` against the running worker, which has read the input up to event
+    time `start`; each figure's percentiles in ms."""
+    figures = {}
+    for name, seed, rate, real_time in LATENCY_RUNS:
+        rate = rate or worker_rate / 2
+        lags, start = asyncio.run(  # journeys of their own, each run
+            latency(bootstrap, rate, 20, start + 3_600_000, 2000, seed, real_time)
+        )
+        figures[name] = {
+            "traffic": "real time" if real_time else "replay",
+            "at_events_per_s": round(rate),
+            "transitions": len(lags["all"]),
+            "stitch_share": round(len(lags["stitch"]) / max(1, len(lags["all"])), 3),
+            "p50": percentile(lags["all"], 50),
+            "p95": percentile(lags["all"], 95),
+            "p99": percentile(lags["all"], 99),
+            "p50_one_id": percentile(lags["one_id"], 50),
+            "p99_one_id": percentile(lags["one_id"], 99),
+            "p50_stitch": percentile(lags["stitch"], 50),
+            "p99_stitch": percentile(lags["stitch"], 99),
+            "p50_fetch": percentile(lags["fetch"], 50),
+            "p99_fetch": percentile(lags["fetch"], 99),
+        }
+        print(f"latency, {figures[name]['traffic']}, at {rate:,.0f}/s: p99"
+              f" {figures[name]['p99']:.0f} ms (a bare consumer's fetch:"
+              f" {figures[name]['p99_fetch']:.0f} ms)", flush=True)  # fmt: skip
+    return figures
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -452,12 +526,14 @@ def report(figures: dict[str, Any]) -> None:
     print("\n| target | measured | goal | met |\n| --- | ---: | ---: | --- |")
     for name, (value, goal, met) in figures["targets"].items():
         print(f"| {name} | {value:,} | {goal} | {'yes' if met else 'no'} |")
-    for lat in (figures["latency_ms_low_load"], figures["latency_ms"]):
-        print(f"\nlatency at {lat['at_events_per_s']:,} events/s ({lat['transitions']:,}"
+    for lat in (figures[name] for name, *_run in LATENCY_RUNS):
+        print(f"\nlatency, {lat['traffic']}, at {lat['at_events_per_s']:,} events/s"
+              f" ({lat['transitions']:,}"
               f" transitions): p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms,"
               f" p99 {lat['p99']:.0f} ms; p99 of events with one id {lat['p99_one_id']:.0f}"
               f" ms, of identity stitches ({lat['stitch_share']:.0%} of transitions)"
-              f" {lat['p99_stitch']:.0f} ms")  # fmt: skip
+              f" {lat['p99_stitch']:.0f} ms; a bare consumer received the input events at"
+              f" p50 {lat['p50_fetch']:.0f} ms, p99 {lat['p99_fetch']:.0f} ms")  # fmt: skip
     mem, burst = figures["memory"], figures["worker_rss_mb"]
     print("fresh worker RSS: " + ", ".join(f"{p['rss_mb']:.0f} MB at {p['keys']:,} keys"
                                            for p in mem["points"])
@@ -484,7 +560,7 @@ def targets(figures: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
         )
         if name in ratios
     ]
-    for lat in (figures["latency_ms_low_load"], figures["latency_ms"]):
+    for lat in (figures[name] for name in LATENCY_TARGETS):
         goals.append((f"p99_ms_at_{lat['at_events_per_s']}_per_s", round(lat["p99"]), "<", 50))
     goals.append(("bytes_per_idle_journey", figures["bytes_per_key"], "<=", 500))
     return {
@@ -500,6 +576,10 @@ def main() -> None:
     parser.add_argument(
         "--throughput-only", action="store_true",
         help="Only raw, worker and worker_no_analytics (no scaling, latency, memory, peers).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency-only", action="store_true",
+        help="Only the worker (once) and the latency runs; prints them, writes no results.",
     )  # fmt: skip
     parser.add_argument(
         "--memory-keys", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
@@ -530,6 +610,13 @@ def main() -> None:
         port = 6170
         rates["produce"] = asyncio.run(load(bootstrap, records, 0))
         print(f"loaded the input at {rates['produce']:,.0f} events/s", flush=True)
+        if args.latency_only:
+            rate, [worker] = workers_rate(bootstrap, "bench", (port,), len(records), decisions, tmp)
+            try:
+                print(json.dumps(latencies(bootstrap, rate, end), indent=1))
+            finally:
+                stop(worker)
+            return
         # best of two, alternating, for each: this machine's figures vary by 10-20 %
         worker, tries = None, {"raw": [], "worker": [], "worker_no_analytics": []}
         off = {"JOURNEY_ANALYTICS": "off"}
@@ -565,24 +652,7 @@ def main() -> None:
             print(f"no analytics {tries['worker_no_analytics']} events/s", flush=True)
             rates["worker_x2"] = scaling(records, decisions, tmp)
             print(f"worker_x2  {rates['worker_x2']:>10,.0f} events/s", flush=True)
-            start = end
-            for name, seed, load_rate in (("latency_ms_low_load", 99, 1000),
-                                          ("latency_ms", 98, rates["worker"] / 2)):  # fmt: skip
-                lags, start = asyncio.run(  # journeys of their own, each run
-                    latency(bootstrap, load_rate, 20, start + 3_600_000, 2000, seed)
-                )
-                figures[name] = {
-                    "at_events_per_s": round(load_rate),
-                    "transitions": len(lags["all"]),
-                    "stitch_share": round(len(lags["stitch"]) / max(1, len(lags["all"])), 3),
-                    "p50": percentile(lags["all"], 50),
-                    "p95": percentile(lags["all"], 95),
-                    "p99": percentile(lags["all"], 99),
-                    "p99_one_id": percentile(lags["one_id"], 99),
-                    "p99_stitch": percentile(lags["stitch"], 99),
-                }
-                print(f"latency at {load_rate:,.0f}/s: p99 {figures[name]['p99']:.0f} ms",
-                      flush=True)  # fmt: skip
+            figures.update(latencies(bootstrap, rates["worker"], end))
         finally:
             stop(worker)
         figures["memory"] = memory(args.memory_keys, end + 86_400_000, tmp)

@@ -23,13 +23,12 @@ from .journey import (
     JourneyState,
     Outputs,
     advance,
-    expire,
+    expire_due,
     expires_at,
     hold,
     next_deadline,
     pending_since,
     process,
-    removal_due,
     stitch_wanted,
 )
 from .timers import TimerQueue
@@ -221,9 +220,7 @@ class JourneyEngine:
         the stitch time back.
         """
         state = self.state(anonymous_id)
-        removal = removal_due(state, at, self.policy)
-        if removal is not None:  # gone by the stitch time, as its timer would have had it
-            expire(state, removal, self.policy, out)
+        expire_due(state, at, self.policy, out)  # gone by the stitch time, as offline
         if state.alias_of is not None:
             out.moves.append((customer_key, state.to_data(), at))
             return

@@ -41,7 +41,7 @@ __all__ = [
     "hold",
     "record_transition",
     "stitch_wanted",
-    "expire",
+    "expire_due",
     "expires_at",
     "pending_since",
     "replay_parked",
@@ -449,8 +449,12 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
 _STATE_FIELDS: Final = tuple(f.name for f in fields(JourneyState))
 
 
-def expire(state: JourneyState, at: int, policy: JourneyPolicy, out: Outputs) -> None:
-    """Take the decisions due up to the journey's removal at `at`, then empty it in place."""
+def expire_due(state: JourneyState, until: int, policy: JourneyPolicy, out: Outputs) -> None:
+    """If the journey's timers, not fired yet, would have removed it by `until`: take the
+    decisions due up to its removal, then empty it in place."""
+    at = removal_due(state, until, policy)
+    if at is None:
+        return
     advance(state, at, policy, out)
     fresh = JourneyState(key=state.key)
     for name in _STATE_FIELDS:
@@ -469,9 +473,7 @@ def process(
     removed first, as it would have been.
     """
     t = event.occurred_at
-    removal = removal_due(state, t, policy)
-    if removal is not None:
-        expire(state, removal, policy, out)
+    expire_due(state, t, policy, out)
     if state.alias_of is not None and not event.customer_id:
         state.clock = max(state.clock, t)  # the alias lives on while used
         return Outcome.FORWARDED

@@ -3,7 +3,8 @@
 Each worker reads `journey.paths`, `journey.funnels` and `journey.voc` (every
 partition, outside the consumer group) into a `Rollup`, so any worker answers
 the analytics API and draws the journey map for the whole pipeline, and sets
-the friction gauges (the same on every worker).
+the friction gauges (the same on every worker). The paths steps records, most
+of what the topics carry, are parsed only when a view asks for their window.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from ..domain import Output
 from ..domain.analytics.rollup import Rollup
+from ..domain.analytics.table import steps_key
 from ..domain.analytics.views import friction_view
 from ..topics import OUTPUT_TOPICS
 from .background import TopicTail
@@ -33,7 +35,7 @@ GAUGES_ANYWAY_S = 60.0
 
 class AnalyticsView(TopicTail):
     def __init__(self, keep_ms: int, metrics: Metrics) -> None:
-        self.rollup = Rollup(keep_ms)
+        self.rollup = Rollup(keep_ms, self._read)
         self.metrics = metrics
         self.keep_ms = keep_ms
         self._outputs = {OUTPUT_TOPICS[o]: o for o in Output.ANALYTICS}
@@ -49,7 +51,7 @@ class AnalyticsView(TopicTail):
                 for tp, records in batch.items():
                     output = self._outputs[tp.topic]
                     for record in records:
-                        self.add(output, record.value)
+                        self.add(output, record.key, record.value)
                 since = time.monotonic() - self._gauges_at
                 new_window = self.rollup.last_end != self._gauged_end
                 if since >= GAUGES_ANYWAY_S or (new_window and since >= GAUGES_EVERY_S):
@@ -57,11 +59,24 @@ class AnalyticsView(TopicTail):
         finally:
             await consumer.stop()
 
-    def add(self, output: str, value: bytes | None) -> None:
+    def add(self, output: str, key: bytes | None, value: bytes | None) -> None:
+        """A record as read; a paths steps record is kept unparsed until a view needs it."""
+        try:
+            if output == Output.PATHS and key and value and steps_key(key):
+                self.rollup.add_unread(key, value)
+                return
+        except (IndexError, ValueError) as error:  # a key not of the analytics' making
+            log.warning("read a %s record with an unexpected key %r: %s", output, key, error)
+        self._add_now(output, value)
+
+    def _add_now(self, output: str, value: bytes | None) -> None:
         try:
             self.rollup.add(output, orjson.loads(value or b""))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             log.warning("skipped an unreadable %s record: %s", output, error)
+
+    def _read(self, value: bytes) -> None:
+        self._add_now(Output.PATHS, value)
 
     def update_gauges(self) -> None:
         """The friction gauges from the latest closed window against its baseline (the

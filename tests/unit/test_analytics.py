@@ -357,3 +357,61 @@ def test_a_sessions_trail_drops_out_of_the_collectors_scans():
     assert [entry[1] for entry in trail] == ["page_viewed", "product_viewed"] * 2
     gc.collect()
     assert not [entry for entry in trail if gc.is_tracked(entry)]
+
+
+def _read_back(written: list, keep_ms: int | None = None) -> tuple[Rollup, Rollup, list[bytes]]:
+    """`written` read from the topics twice: every record parsed, and as a worker's view
+    does, paths steps records kept unparsed (`add_unread`); and what the second parsed."""
+    import orjson
+
+    from pipeline.domain.analytics.table import steps_key
+
+    parsed: list[bytes] = []
+
+    def read(value: bytes) -> None:
+        parsed.append(value)
+        lazy.add(Output.PATHS, orjson.loads(value))
+
+    eager, lazy = Rollup(keep_ms), Rollup(keep_ms, read)
+    for output, key, record in written:
+        value = orjson.dumps(record)
+        eager.add(output, orjson.loads(value))
+        if output == Output.PATHS and steps_key(key.encode()):
+            lazy.add_unread(key.encode(), value)
+        else:
+            lazy.add(output, orjson.loads(value))
+    return eager, lazy, parsed
+
+
+def test_a_view_parses_paths_steps_only_for_the_windows_it_covers_and_answers_the_same():
+    from pipeline.domain.analytics.views import friction_view
+
+    table, written = AnalyticsTable(policy()), []
+    for trail in _sessions(random.Random(9), 120):  # not in time order: windows written again
+        table.add([(SESSION, trail)])
+        written += table.close(trail[-1][0] + 2 * H)
+    written += table.close(table.closing_all())
+    steps = [key for output, key, record in written
+             if output == Output.PATHS and record["kind"] == "steps"]  # fmt: skip
+    assert len(steps) > len(set(steps))
+    eager, lazy, parsed = _read_back(written)
+    held = set(lazy.unread)
+    assert len(held) > 3 and not parsed
+    assert friction_view(lazy, None, every=True) == friction_view(eager, None, every=True)
+    assert not parsed  # friction reads the nodes only
+    assert paths_view(lazy, "page", 2 * H) == paths_view(eager, "page", 2 * H)
+    assert parsed and set(lazy.unread) == {s for s in held if s < lazy.last_end - 2 * H}
+    for dimension in ("event_type", "page", "channel", "stage"):
+        assert paths_view(lazy, dimension, None) == paths_view(eager, dimension, None)
+    assert not lazy.unread and len(parsed) == len(set(steps))  # the latest record of each key
+
+
+def test_a_view_forgets_unparsed_windows_as_it_forgets_parsed_ones():
+    table = AnalyticsTable(policy())
+    table.add([(SESSION, [entry(0, "page_viewed", "/"), entry(60_000, "cart_item_added")])])
+    table.add([(SESSION, [entry(30 * H, "page_viewed", "/"), entry(30 * H + 1, "search")])])
+    eager, lazy, parsed = _read_back(table.close(table.closing_all()), keep_ms=2 * H)
+    assert set(lazy.unread) == {T0 + 30 * H} and not parsed
+    assert paths_view(lazy, "event_type", None) == paths_view(eager, "event_type", None)
+    late = format_time(T0 + 30 * H)
+    assert parsed and all(json.loads(value)["window_start"] == late for value in parsed)

@@ -4,13 +4,15 @@ Records of one (window, key) may come in parts; a part may write a record again
 when a late fact changes it (a paths record lists every key of its group). The
 total of a key is the sum over parts of its counts in each part's latest record.
 `Rollup` keeps those counts and answers sliding views (the last 24 h, 7 d...)
-summed over the windows they cover.
+summed over the windows they cover. A reader of the topics hands it the paths
+steps records unparsed (`add_unread`): they are most of the records, and a view
+parses only the windows it covers, the latest record of each key.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..events import parse_time
@@ -18,6 +20,7 @@ from ..vocabulary import Output
 from . import sketch
 from .nodes import TOUCHPOINTS
 from .summary import durations, node_summary, voice_summary
+from .table import key_window
 
 __all__ = ["FRICTION_MIN_VISITS", "Rollup", "entries", "friction", "total"]
 
@@ -53,11 +56,19 @@ def entries(output: str, record: dict[str, Any]) -> list[tuple[Key, dict[str, An
 class Rollup:
     """Each part's latest counts per (output, window, key), and sums over them."""
 
-    def __init__(self, keep_ms: int | None = None) -> None:
-        """`keep_ms`: windows ending this long before the latest one are forgotten."""
+    def __init__(
+        self,
+        keep_ms: int | None = None,
+        read: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """`keep_ms`: windows ending this long before the latest one are forgotten;
+        `read`: parses a paths record `add_unread` kept and `add`s it."""
         self.keep_ms = keep_ms
+        self.read = read
         self.latest: dict[tuple[str, int], dict[tuple[Key, int], dict[str, Any]]] = {}
         """(output, window start) -> (key, part) -> the key's counts in the part's latest record"""
+        self.unread: dict[int, dict[bytes, bytes]] = {}
+        """Window start -> record key -> the latest paths steps record not parsed yet."""
         self.window_ms = 0
         self.last_end = 0
         self._parsed: dict[str, int] = {}
@@ -79,6 +90,31 @@ class Rollup:
                 gone = [w for w in self.latest if w[1] + self.window_ms + self.keep_ms <= end]
                 for old in gone:
                     del self.latest[old]
+                for start in [s for s in self.unread if self._forgotten(s)]:
+                    del self.unread[start]
+
+    def add_unread(self, key: bytes, value: bytes) -> None:
+        """A paths steps record as its topic holds it (`key`: `table.records`'), parsed
+        by `read` once a view covers its window, unless a later record of its key
+        replaces it or its window is forgotten first."""
+        if self.read is None:
+            raise ValueError("this rollup has no `read` for the records it keeps unread")
+        start = key_window(key)
+        if not self._forgotten(start):
+            self.unread.setdefault(start, {})[key] = value
+
+    def _forgotten(self, start: int) -> bool:
+        keep, size = self.keep_ms, self.window_ms
+        return keep is not None and size > 0 and start + size + keep <= self.last_end
+
+    def _read(self, since: int | None) -> None:
+        """Parse the unread records of the windows starting at `since` or later (None: all)."""
+        read = self.read
+        if read is None:  # nothing is kept unread without a way to read it
+            return
+        for start in [s for s in self.unread if since is None or s >= since]:
+            for value in self.unread.pop(start).values():
+                read(value)
 
     def _times(self, text: str) -> int:
         """A window bound in ms (memoised: records share a few bounds)."""
@@ -97,21 +133,25 @@ class Rollup:
         """The [start, end) the last `span_ms` of event time cover (None: all held)."""
         end = self.last_end
         if span_ms is None:
-            return (min((start for _output, start in self.latest), default=end), end)
+            starts = [start for _output, start in self.latest] + list(self.unread)
+            return (min(starts, default=end), end)
         return (end - span_ms, end)
 
     def records(
-        self, output: str, span_ms: int | None
+        self, output: str, span_ms: int | None, steps: bool = True
     ) -> dict[int, dict[Key, list[dict[str, Any]]]]:
         """Per window start, per key, the counts of the parts' latest records within the
-        span (`_counts_of`)."""
+        span (`_counts_of`); `steps=False`: no paths steps (nodes only)."""
+        if output == Output.PATHS and steps:
+            self._read(None if span_ms is None else self.last_end - span_ms)
         since, _end = self.windows(span_ms)
         found: dict[int, dict[Key, list[dict[str, Any]]]] = {}
         for (kind, start), window in self.latest.items():
             if kind == output and start >= since:
                 by_key = found.setdefault(start, {})
                 for (key, _part), record in window.items():
-                    by_key.setdefault(key, []).append(record)
+                    if steps or key[0] != "step":
+                        by_key.setdefault(key, []).append(record)
         return found
 
     def summed(self, output: str, span_ms: int | None) -> dict[Key, dict[str, Any]]:
@@ -122,10 +162,12 @@ class Rollup:
                 grouped.setdefault(key, []).extend(parts)
         return {key: total(output, records) for key, records in grouped.items()}
 
-    def per_window(self, output: str, span_ms: int | None) -> dict[int, dict[Key, dict[str, Any]]]:
+    def per_window(
+        self, output: str, span_ms: int | None, steps: bool = True
+    ) -> dict[int, dict[Key, dict[str, Any]]]:
         """Like `summed`, one sum per window."""
         result: dict[int, dict[Key, dict[str, Any]]] = {}
-        for start, by_key in sorted(self.records(output, span_ms).items()):
+        for start, by_key in sorted(self.records(output, span_ms, steps).items()):
             result[start] = {key: total(output, parts) for key, parts in by_key.items()}
         return result
 

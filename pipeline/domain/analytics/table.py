@@ -22,7 +22,7 @@ from .policy import STAGES_FUNNEL, AnalyticsPolicy
 from .summary import durations, node_summary, voice_summary
 from .window import Step, Window
 
-__all__ = ["AnalyticsTable", "Record"]
+__all__ = ["AnalyticsTable", "Record", "key_window", "steps_key"]
 
 SUPPORT: Final = "support_contacted"
 _NEVER: Final = 2**63
@@ -33,6 +33,20 @@ _PAGE: Final = 1 + DIMENSIONS.index("page")
 
 Record = tuple[str, str, dict[str, Any]]
 """(output, key, record), as `Outputs.records` holds them."""
+
+_NODES: Final = "node"
+"""A paths key's third field for a dimension's nodes (else the steps' dimension)."""
+
+
+def key_window(key: bytes) -> int:
+    """The window start (ms) of an analytics record's key: `{start}|{part}|...`."""
+    return int(key[: key.index(b"|")])
+
+
+def steps_key(key: bytes) -> bool:
+    """Whether a paths record's key is a steps group's (`{start}|{part}|{dimension}|{from}`),
+    not a dimension's nodes (`{start}|{part}|node|{dimension}`)."""
+    return key.split(b"|", 3)[2] != _NODES.encode()
 
 
 class AnalyticsTable:
@@ -268,7 +282,7 @@ class AnalyticsTable:
             record = {**paths_base, "kind": "nodes", "dimension": dim, "nodes": [
                 {"node": node, **node_summary(*counts)} for node, counts in listed
             ]}  # fmt: skip
-            out.append((Output.PATHS, f"{prefix}node|{dim}", record))
+            out.append((Output.PATHS, f"{prefix}{_NODES}|{dim}", record))
         window.changed = set()
         return out
 

@@ -98,5 +98,5 @@ def _voice_order(record: dict[str, Any]) -> tuple[str, str, str]:
 def friction_view(rollup: Rollup, span_ms: int | None, every: bool = False) -> list[dict[str, Any]]:
     """The touchpoints whose exit or support-contact rate in the latest window stands out
     against the windows before it within the span (`every`: all those judged)."""
-    judged = friction(rollup.per_window(Output.PATHS, span_ms))
+    judged = friction(rollup.per_window(Output.PATHS, span_ms, steps=False))
     return judged if every else [item for item in judged if item["flagged"]]

@@ -10,7 +10,7 @@ recovers that alert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .events import Event, stable_id
@@ -106,22 +106,49 @@ class Recovery:
     recovered_at: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CartState:
     """One journey's cart, its alert history and consent. Items: [product_id, name,
-    category, price, quantity]."""
+    category, price, quantity]. Built with every journey: its `__init__` is written out
+    (see `Event`)."""
 
-    cart_id: str | None = None
-    items: list[list[Any]] = field(default_factory=list)
-    currency: str | None = None
-    last_activity_at: int = 0
-    session_id: str | None = None
-    channel: str | None = None
-    campaign: dict[str, Any] | None = None
-    judged: bool = False
-    last_alert_at: int | None = None
-    consent: bool | None = None
-    pending: list[PendingRecovery] = field(default_factory=list)
+    cart_id: str | None
+    items: list[list[Any]]
+    currency: str | None
+    last_activity_at: int
+    session_id: str | None
+    channel: str | None
+    campaign: dict[str, Any] | None
+    judged: bool
+    last_alert_at: int | None
+    consent: bool | None
+    pending: list[PendingRecovery]
+
+    def __init__(
+        self,
+        cart_id: str | None = None,
+        items: list[list[Any]] | None = None,
+        currency: str | None = None,
+        last_activity_at: int = 0,
+        session_id: str | None = None,
+        channel: str | None = None,
+        campaign: dict[str, Any] | None = None,
+        judged: bool = False,
+        last_alert_at: int | None = None,
+        consent: bool | None = None,
+    ) -> None:
+        """All but `pending`, in `to_data`'s order (`from_data` passes them so)."""
+        self.cart_id = cart_id
+        self.items = [] if items is None else items
+        self.currency = currency
+        self.last_activity_at = last_activity_at
+        self.session_id = session_id
+        self.channel = channel
+        self.campaign = campaign
+        self.judged = judged
+        self.last_alert_at = last_alert_at
+        self.consent = consent
+        self.pending = []
 
     def to_data(self) -> list[Any]:
         return [

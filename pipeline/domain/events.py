@@ -84,9 +84,12 @@ def stable_id(prefix: str, *parts: object) -> str:
     return f"{prefix}_{digest}"
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, init=False)
 class Event:
-    """One clickstream event; `data` is the full inbound object (unknown fields kept)."""
+    """One clickstream event; `data` is the full inbound object (unknown fields kept).
+    Never changed once built. Its `__init__` is written out, as the hottest classes' are:
+    the compiled core builds such an object natively, where a dataclass's generated one
+    runs as interpreted Python (and a frozen one sets each field through `object`)."""
 
     event_id: str
     event_type: str
@@ -94,6 +97,22 @@ class Event:
     customer_id: str | None
     anonymous_id: str | None
     data: dict[str, Any]
+
+    def __init__(
+        self,
+        event_id: str,
+        event_type: str,
+        occurred_at: int,
+        customer_id: str | None,
+        anonymous_id: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        self.event_id = event_id
+        self.event_type = event_type
+        self.occurred_at = occurred_at
+        self.customer_id = customer_id
+        self.anonymous_id = anonymous_id
+        self.data = data
 
     @property
     def key(self) -> str:

@@ -123,42 +123,79 @@ def _id_hash(event_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class JourneyState:
-    """All state of one journey key; `to_data`/`from_data` give its plain-data form."""
+    """All state of one journey key; `to_data`/`from_data` give its plain-data form. Built
+    for every new journey and every restored one: its `__init__` is written out (see
+    `Event`)."""
 
     key: str
-    customer_id: str | None = None
-    anonymous_id: str | None = None
-    stage: str | None = None
-    signals: dict[str, int] = field(default_factory=dict)
-    has_purchased: bool = False
-    event_count: int = 0
-    clock: int = 0
+    customer_id: str | None
+    anonymous_id: str | None
+    stage: str | None
+    signals: dict[str, int]
+    has_purchased: bool
+    event_count: int
+    clock: int
     """The highest event time this journey has seen."""
-    sessions: list[Session] = field(default_factory=list)
-    cart: CartState = field(default_factory=CartState)
-    recent_ids: dict[int, None] = field(default_factory=dict)
-    alias_of: str | None = None
+    sessions: list[Session]
+    cart: CartState
+    recent_ids: dict[int, None]
+    alias_of: str | None
     """Set on an anonymous journey stitched to a customer: its events go there."""
-    anonymous_ids: list[str] = field(default_factory=list)
-    history: list[list[Any]] = field(default_factory=list)
+    anonymous_ids: list[str]
+    history: list[list[Any]]
     """Recent transitions as [from, to, reason, at]."""
-    awaiting: list[str] = field(default_factory=list)
+    awaiting: list[str]
     """Anonymous ids whose journeys were asked for and have not arrived yet."""
-    parked: list[list[Any]] = field(default_factory=list)
+    parked: list[list[Any]]
     """Events held meanwhile, as [event data, watermark at arrival]."""
-    stitch_to: list[Any] | None = None
+    stitch_to: list[Any] | None
     """On an anonymous journey: [customer key, event time] to detach to once time gets there."""
-    held: list[list[Any]] = field(default_factory=list)
+    held: list[list[Any]]
     """Events ahead of the watermark, as [event data, event time] in event-time order, held
     until the watermark reaches them (a worker allowing input disorder)."""
-    asked: list[list[Any]] = field(default_factory=list)
+    asked: list[list[Any]]
     """[anonymous id, event time] of stitches held events asked for on arrival (so the
     anonymous journey stops at the stitch time, not later); not processed yet."""
-    early: list[list[Any]] = field(default_factory=list)
+    early: list[list[Any]]
     """Anonymous journeys that arrived before the event asking for them was processed, as
     [anonymous id, detached journey, event time]."""
+
+    def __init__(
+        self,
+        key: str = "",
+        customer_id: str | None = None,
+        anonymous_id: str | None = None,
+        stage: str | None = None,
+        signals: dict[str, int] | None = None,
+        has_purchased: bool = False,
+        event_count: int = 0,
+        clock: int = 0,
+        alias_of: str | None = None,
+    ) -> None:
+        """The first eight in `to_data`'s order (`from_data` passes them so). Every one has a
+        default: `copy.deepcopy` of a compiled object builds it empty first."""
+        self.key = key
+        self.customer_id = customer_id
+        self.anonymous_id = anonymous_id
+        self.stage = stage
+        self.signals = {} if signals is None else signals
+        self.has_purchased = has_purchased
+        self.event_count = event_count
+        self.clock = clock
+        self.sessions = []
+        self.cart = CartState()
+        self.recent_ids = {}
+        self.alias_of = alias_of
+        self.anonymous_ids = []
+        self.history = []
+        self.awaiting = []
+        self.parked = []
+        self.stitch_to = None
+        self.held = []
+        self.asked = []
+        self.early = []
 
     def to_data(self) -> list[Any]:
         return [

@@ -122,14 +122,20 @@ class Session:
             self.cart_value = other.cart_value
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Placement:
-    """Where an event went: its session, and the ids that ceased to exist (merged)."""
+    """Where an event went: its session, and the ids that ceased to exist (merged). Built
+    per event: its `__init__` is written out (see `Event`)."""
 
     session: Session
-    merged_ids: list[str] = field(default_factory=list)
-    overflow: list[Session] = field(default_factory=list)
+    merged_ids: list[str]
+    overflow: list[Session]
     """Sessions closed early because the journey had too many open."""
+
+    def __init__(self, session: Session, overflow: list[Session] | None = None) -> None:
+        self.session = session
+        self.merged_ids = []
+        self.overflow = [] if overflow is None else overflow
 
 
 def _new_session(key: str, event: Event, stage_before: str | None) -> Session:

@@ -45,7 +45,9 @@ def add_routes(app: web.Application, view: AnalyticsView) -> None:
                 {"error": f"dimension {dimension!r} is not one of {', '.join(DIMENSIONS)}"},
                 status=400,
             )
-        return web.json_response(paths_view(rollup, dimension, _span(request, "24h")))
+        span = _span(request, "24h")
+        await view.read_for(span)
+        return web.json_response(paths_view(rollup, dimension, span))
 
     async def funnels(request: web.Request) -> web.Response:
         return web.json_response({"funnels": funnel_ids(rollup)})

@@ -9,6 +9,7 @@ of what the topics carry, are parsed only when a view asks for their window.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -27,6 +28,8 @@ __all__ = ["AnalyticsView"]
 
 log = logging.getLogger("journey.analytics")
 
+READ_CHUNK = 2_000
+"""Records parsed between two turns of the loop when a view needs many (about 20 ms)."""
 GAUGES_EVERY_S = 5.0
 """Shortest time between two updates of the friction gauges (on a new window)."""
 GAUGES_ANYWAY_S = 60.0
@@ -42,6 +45,14 @@ class AnalyticsView(TopicTail):
         self._gauges_at = 0.0
         self._gauged_end = 0
         self._flagged: set[tuple[str, str, str]] = set()
+
+    async def read_for(self, span_ms: int | None) -> None:
+        """Parse the records a view of the last `span_ms` (None: all) has not read yet, a
+        chunk at a time, so that the worker's loop keeps turning through a first long view."""
+        rollup = self.rollup
+        since = None if span_ms is None else rollup.last_end - span_ms
+        while rollup.read_unread(since, READ_CHUNK):
+            await asyncio.sleep(0)
 
     async def _tail(self, consumer: AIOKafkaConsumer) -> None:
         try:

@@ -59,12 +59,12 @@ class Rollup:
     def __init__(
         self,
         keep_ms: int | None = None,
-        read: Callable[[bytes], None] | None = None,
+        read_record: Callable[[bytes], None] | None = None,
     ) -> None:
         """`keep_ms`: windows ending this long before the latest one are forgotten;
-        `read`: parses a paths record `add_unread` kept and `add`s it."""
+        `read_record`: parses a paths record `add_unread` kept and `add`s it."""
         self.keep_ms = keep_ms
-        self.read = read
+        self.read_record = read_record
         self.latest: dict[tuple[str, int], dict[tuple[Key, int], dict[str, Any]]] = {}
         """(output, window start) -> (key, part) -> the key's counts in the part's latest record"""
         self.unread: dict[int, dict[bytes, bytes]] = {}
@@ -95,10 +95,10 @@ class Rollup:
 
     def add_unread(self, key: bytes, value: bytes) -> None:
         """A paths steps record as its topic holds it (`key`: `table.records`'), parsed
-        by `read` once a view covers its window, unless a later record of its key
+        by `read_record` once a view covers its window, unless a later record of its key
         replaces it or its window is forgotten first."""
-        if self.read is None:
-            raise ValueError("this rollup has no `read` for the records it keeps unread")
+        if self.read_record is None:
+            raise ValueError("this rollup has no `read_record` for the records it keeps unread")
         start = key_window(key)
         if not self._forgotten(start):
             self.unread.setdefault(start, {})[key] = value
@@ -107,14 +107,23 @@ class Rollup:
         keep, size = self.keep_ms, self.window_ms
         return keep is not None and size > 0 and start + size + keep <= self.last_end
 
-    def _read(self, since: int | None) -> None:
-        """Parse the unread records of the windows starting at `since` or later (None: all)."""
-        read = self.read
-        if read is None:  # nothing is kept unread without a way to read it
-            return
+    def read_unread(self, since: int | None, limit: int | None = None) -> bool:
+        """Parse the unread records of the windows starting at `since` or later (None: all),
+        at most `limit` of them; returns whether some are left."""
+        read_record = self.read_record
+        if read_record is None:  # nothing is kept unread without a way to read it
+            return False
         for start in [s for s in self.unread if since is None or s >= since]:
-            for value in self.unread.pop(start).values():
-                read(value)
+            values = self.unread.pop(start, None)  # None: forgotten by a record just read
+            while values:
+                if limit == 0:
+                    if not self._forgotten(start):
+                        self.unread[start] = values
+                    return True
+                if limit is not None:
+                    limit -= 1
+                read_record(values.pop(next(iter(values))))
+        return False
 
     def _times(self, text: str) -> int:
         """A window bound in ms (memoised: records share a few bounds)."""
@@ -143,7 +152,7 @@ class Rollup:
         """Per window start, per key, the counts of the parts' latest records within the
         span (`_counts_of`); `steps=False`: no paths steps (nodes only)."""
         if output == Output.PATHS and steps:
-            self._read(None if span_ms is None else self.last_end - span_ms)
+            self.read_unread(None if span_ms is None else self.last_end - span_ms)
         since, _end = self.windows(span_ms)
         found: dict[int, dict[Key, list[dict[str, Any]]]] = {}
         for (kind, start), window in self.latest.items():

@@ -76,7 +76,7 @@ class Rollup:
     def add(self, output: str, record: dict[str, Any]) -> None:
         start, end = self._times(record["window_start"]), self._times(record["window_end"])
         self.window_ms = end - start
-        if self.keep_ms is not None and end + self.keep_ms <= self.last_end:
+        if self._forgotten(start):
             return  # older than what is kept
         window = self.latest.get((output, start))
         if window is None:
@@ -87,11 +87,10 @@ class Rollup:
         if end > self.last_end:
             self.last_end = end
             if self.keep_ms is not None:
-                gone = [w for w in self.latest if w[1] + self.window_ms + self.keep_ms <= end]
-                for old in gone:
-                    del self.latest[old]
-                for start in [s for s in self.unread if self._forgotten(s)]:
-                    del self.unread[start]
+                for gone in [w for w in self.latest if self._forgotten(w[1])]:
+                    del self.latest[gone]
+                for unread in [s for s in self.unread if self._forgotten(s)]:
+                    del self.unread[unread]
 
     def add_unread(self, key: bytes, value: bytes) -> None:
         """A paths steps record as its topic holds it (`key`: `table.records`'), parsed
@@ -104,8 +103,10 @@ class Rollup:
             self.unread.setdefault(start, {})[key] = value
 
     def _forgotten(self, start: int) -> bool:
-        keep, size = self.keep_ms, self.window_ms
-        return keep is not None and size > 0 and start + size + keep <= self.last_end
+        """Whether the window starting at `start` ends `keep_ms` or more before the latest
+        (never before a record has been read: the latest end is then 0)."""
+        keep = self.keep_ms
+        return keep is not None and start + self.window_ms + keep <= self.last_end
 
     def read_unread(self, since: int | None, limit: int | None = None) -> bool:
         """Parse the unread records of the windows starting at `since` or later (None: all),

@@ -462,8 +462,8 @@ class Settings:
         )
 
     def analytics_policy(self, funnels_path: str | None = None) -> AnalyticsPolicy | None:
-        """The analytics' policy (None when off): windows close once every session with an
-        event in them has closed, and stay until no session can reach back into them."""
+        """The analytics' policy (None when off): windows close once every session ending
+        in them has closed, and stay until no session can reach back into them."""
         if self.analytics != "on":
             return None
         funnels = funnels_path or self.funnels

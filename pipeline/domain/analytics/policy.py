@@ -42,9 +42,10 @@ class Funnel:
 
 @dataclass(frozen=True, slots=True)
 class AnalyticsPolicy:
-    """`close_after_ms`: how long after a window's end every session with an event in it
-    has closed (gap + lateness); `keep_ms`: how long after its end a window can still
-    change (a session's longest run + gap + lateness), after which it leaves memory."""
+    """`close_after_ms`: how long after a window's end every session whose last event is
+    in it has closed (gap + lateness; one running on past the end changes it later);
+    `keep_ms`: how long after its end a window can still change (a session's longest
+    run + gap + lateness), after which it leaves memory."""
 
     window_ms: int = 3_600_000
     top: int = 50

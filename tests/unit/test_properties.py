@@ -1,10 +1,12 @@
 """Invariants of the core, over generated journeys."""
 
+from time import gmtime, strftime
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.domain import STAGES, JourneyPolicy, Outcome, SessionPolicy, default_rules
-from pipeline.domain.events import parse_time
+from pipeline.domain.events import format_time, parse_time
 
 from ..support import MINUTE, Run, event, product
 
@@ -107,3 +109,11 @@ def test_at_most_one_abandonment_alert_per_cart_and_recoveries_follow_alerts(eve
     recovered = [a["alert_id"] for a in run.alerts if a["type"] == "cart_recovered"]
     assert set(recovered) <= alert_ids and len(set(recovered)) == len(recovered)
     assert all(o in (Outcome.OK, Outcome.LATE) for o in run.outcomes)
+
+
+@given(st.integers(-(10**12), 253_402_300_799_999))
+def test_a_time_formats_as_the_c_library_formats_it(ms):
+    """`format_time` works the date out once a day and the clock itself: the text is the
+    C library's, to the millisecond, from before 1970 to the year 9999."""
+    seconds, millis = divmod(ms, 1000)
+    assert format_time(ms) == strftime("%Y-%m-%dT%H:%M:%S.", gmtime(seconds)) + f"{millis:03d}Z"

@@ -2,10 +2,11 @@
 
 Facts from the core are counted into tumbling event-time windows; a window's
 records are written when time passes its end plus `close_after_ms` (every session
-whose last event is in it has closed), with `"final": true`, and written again when
-a later fact (a session that ran on past its end closing, a late answer) changes it. A window leaves
-memory `keep_ms` after its end; a fact for a window already gone is counted
-(`too_late`) and not applied, so a part's latest record never loses counts.
+whose last event is in it has closed), with `"final": true`, and written again
+when a later fact (a session that ran on past its end closing, a late answer)
+changes it. A window leaves memory `keep_ms` after its end; a fact for a window
+already gone is counted (`too_late`) and not applied, so a part's latest record
+never loses counts.
 """
 
 from __future__ import annotations

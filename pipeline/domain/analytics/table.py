@@ -37,6 +37,7 @@ Record = tuple[str, str, dict[str, Any]]
 
 _NODES: Final = "node"
 """A paths key's third field for a dimension's nodes (else the steps' dimension)."""
+_NODES_KEY: Final = _NODES.encode()
 
 
 def key_window(key: bytes) -> int:
@@ -47,7 +48,7 @@ def key_window(key: bytes) -> int:
 def steps_key(key: bytes) -> bool:
     """Whether a paths record's key is a steps group's (`{start}|{part}|{dimension}|{from}`),
     not a dimension's nodes (`{start}|{part}|node|{dimension}`)."""
-    return key.split(b"|", 3)[2] != _NODES.encode()
+    return key.split(b"|", 3)[2] != _NODES_KEY
 
 
 class AnalyticsTable:

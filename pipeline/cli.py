@@ -102,16 +102,32 @@ def report(out_dir: Path, output: Path | None) -> None:
 @click.option("--customers", default=1_000, show_default=True, help="Journeys in flight.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--malformed", default=0.0, show_default=True, help="Share of broken records.")
+@click.option(
+    "--identify-once",
+    default=0.0,
+    show_default=True,
+    help="Share of visitors whose devices send the customer id once (a pop-up e-mail), then"
+    " anonymous-only events.",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="JSONL file, '-' stdout.")
 @click.option("--kafka", is_flag=True, help="Send to the input topic instead of a file.")
 @click.option("--rate", default=0.0, show_default=True, help="With --kafka: records/s; 0 = max.")
 def generate(
-    count: int, customers: int, seed: int, malformed: float, output: str, kafka: bool, rate: float
+    count: int,
+    customers: int,
+    seed: int,
+    malformed: float,
+    identify_once: float,
+    output: str,
+    kafka: bool,
+    rate: float,
 ) -> None:
     """Write a synthetic clickstream (event-time order) from seeded personas."""
     from .tools.generate import generate as records
 
-    generated = records(count, customers, seed=seed, malformed=malformed)
+    generated = records(
+        count, customers, seed=seed, malformed=malformed, identify_once=identify_once
+    )
     if kafka:
         from .tools.producer import Pacing, SendRecord
 

@@ -199,10 +199,13 @@ def known_customers(
     partitions: int = 4,
     by: str = "murmur2",
     anonymous: bool = False,
+    identify_once: float = 0.0,
 ) -> list[tuple[str, bytes]]:
     """A generated stream (by default every event carries its customer id), then the clock
     events."""
-    stream = list(generate(events, customers, seed=seed, anonymous=anonymous))
+    stream = list(
+        generate(events, customers, seed=seed, anonymous=anonymous, identify_once=identify_once)
+    )
     end = max(r.occurred_at for r in stream)
     return [(r.key, r.value) for r in stream] + clock_events(end + 3 * HOUR, partitions, by)
 

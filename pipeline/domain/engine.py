@@ -23,9 +23,11 @@ from .journey import (
     JourneyState,
     Outputs,
     advance,
+    empty,
     expire_due,
     expires_at,
     hold,
+    joins,
     next_deadline,
     pending_since,
     process,
@@ -53,16 +55,20 @@ class JourneyEngine:
         hold: bool = False,
         here: Callable[[str], bool] = lambda _key: True,
         part: int = 0,
+        join: bool = False,
     ) -> None:
         """`states`: where the journeys live (default a dict; the worker passes a compact
-        table that keeps idle journeys encoded). `hold`: an event ahead of the watermark
-        waits until the watermark reaches it, so events are processed in event-time order
-        (a worker whose input may be out of order; offline input is sorted). `here`: whether
+        table that keeps idle journeys encoded). `hold`: an event not behind the watermark
+        waits until the watermark passes it, so events are processed in event-time order
+        (a worker whose input may be out of order; offline input is sorted). `join`: the
+        same for the events of journeys reached from several partitions only (a worker:
+        `joins`). `here`: whether
         a journey key lives in this engine (offline: all), so a stitch step between two
         journeys here is taken in place. `part`: the part number of this engine's analytics
         records (its partition)."""
         self.policy = policy
         self.hold = hold
+        self.join = join
         self.here = here
         self.states: MutableMapping[str, JourneyState] = {} if states is None else states
         self.timers = TimerQueue()
@@ -138,9 +144,14 @@ class JourneyEngine:
         self._touched(state)
 
     def _remove(self, state: JourneyState, out: Outputs) -> None:
-        """The journey is back to empty (or an anonymous one ran out its time): it goes."""
-        self._drop(state.key)
+        """The journey is back to empty (or an anonymous one ran out its time): it goes, but
+        for the events it holds, which a fresh journey applies."""
         out.counts[Count.EXPIRED] += 1
+        if state.held:
+            empty(state)
+            self._touched(state)
+        else:
+            self._drop(state.key)
 
     def _drop(self, key: str) -> None:
         """Take `key` out of the table; `take_dirty` names it so the shell writes a tombstone."""
@@ -172,23 +183,39 @@ class JourneyEngine:
 
         An event held for a pending stitch is judged late on arrival, so its dead letter
         goes out then (with the record's own bytes); processed later, it is late again.
-        With `hold`, an event ahead of the watermark waits in its journey (`Outcome.HELD`);
-        what it does once released is counted in `out.released`.
+        An event waits in its journey (`Outcome.HELD`) when `_waits`; what it does once
+        released is counted in `out.released`.
         """
-        if self.hold:
-            state = self.state(key or event.key)
-            ahead = event.occurred_at > self.watermark or state.held
-            if ahead and (state.alias_of is None or event.customer_id):
-                hold(state, event)
-                self._ask(state, event, out)
-                self._touched(state)
-                return Step(Outcome.HELD, None)
-        outcome = self.handle(event, out, key)
+        state = self.state(key or event.key)
+        if self._waits(state, event):
+            hold(state, event)
+            self._ask(state, event, out)
+            self._touched(state)
+            return Step(Outcome.HELD, None)
+        outcome = process(state, event, self.watermark, self.policy, out)
+        if outcome == Outcome.PARKED:  # its stitch is asked for now, not once it is replayed
+            self._ask(state, event, out)
+        self._touched(state)
         behind = self.watermark - event.occurred_at
         late = outcome == Outcome.LATE or (
             outcome == Outcome.PARKED and behind > self.policy.sessions.lateness_ms
         )
         return Step(outcome, behind if late else None)
+
+    def _waits(self, state: JourneyState, event: Event) -> bool:
+        """Whether `event` waits in its journey, to be applied in event-time order once the
+        watermark has passed it: with `hold`, every event; with `join`, those of a journey
+        reached from several partitions (`joins`), and those of one waiting for a stitch that
+        are not late (the journey it waits for may bring earlier ones). An event behind ones
+        held waits too."""
+        if state.alias_of is not None and not event.customer_id:
+            return False  # a stitched device's event: forwarded to its customer
+        if state.held:
+            return True
+        at, watermark = event.occurred_at, self.watermark
+        if self.join and state.awaiting:
+            return at >= watermark - self.policy.sessions.lateness_ms
+        return at >= watermark and (self.hold or (self.join and joins(state, event)))
 
     def _ask(self, state: JourneyState, event: Event, out: Outputs) -> None:
         """A held event wants a stitch: ask for it now, at the earliest such event's time."""
@@ -247,10 +274,11 @@ class JourneyEngine:
         `out.moves`."""
         assert state.stitch_to is not None
         customer_key, at = state.stitch_to
-        if state.held:  # the device's own events up to the stitch belong to it, as offline
-            self._release(state, at, out)
         state.stitch_to = None
         self.stitching.discard(state.key)
+        if state.held:  # the device's own events before the stitch belong to it, as offline
+            self._release(state, at, out)
+            expire_due(state, at, self.policy, out)  # and may leave it empty by then
         tombstone, moved = detach(state, customer_key)
         self.states[state.key] = tombstone
         self._touched(tombstone)
@@ -266,13 +294,13 @@ class JourneyEngine:
             self._touched(state)
             return []
         replayed = absorb(state, moved, at, self.policy, out)
-        if state.held:
+        if state.held or state.early:
             self._release(state, self.watermark, out)
         self._touched(state)
         return replayed
 
     def _release(self, state: JourneyState, until: int, out: Outputs) -> None:
-        """Process held events up to event time `until`, each at its own time after the
+        """Process held events before event time `until`, each at its own time after the
         decisions due before it, as `journey process` would (outcomes to `out.released`).
         While the journey waits for a stitch, it waits; an anonymous journey that arrived
         early is absorbed once the event asking for it has been processed."""
@@ -286,7 +314,7 @@ class JourneyEngine:
                     state.early.remove(move)
                     out.released += [o for _e, o in absorb(state, move[1], move[2], policy, out)]
                 continue
-            if not state.held or state.held[0][1] > until:
+            if not state.held or state.held[0][1] >= until:
                 return
             data, at = state.held.pop(0)
             advance(state, at, policy, out)

@@ -39,9 +39,11 @@ __all__ = [
     "next_deadline",
     "process",
     "hold",
+    "joins",
     "record_transition",
     "stitch_wanted",
     "expire_due",
+    "empty",
     "expires_at",
     "pending_since",
     "replay_parked",
@@ -421,14 +423,14 @@ def expires_at(state: JourneyState, policy: JourneyPolicy) -> int | None:
     window, no open session, no cart to judge, no recovery or alert cooldown running.
     One never stitched to a customer (an anonymous journey, or the alias a stitched one
     leaves) goes `anonymous_ttl_ms` after its last event. A journey waiting for a
-    stitch, holding events, or whose customer withdrew marketing consent is kept.
+    stitch or whose customer withdrew marketing consent is kept. Events it holds are
+    not applied yet: they outlive its removal (`empty`).
     """
     if (
         not state.clock  # nothing ever happened to it
         or (state.sessions and state.customer_id is not None)  # the common case: open
         or state.awaiting
         or state.parked
-        or state.held
         or state.asked
         or state.early
         or state.stitch_to is not None
@@ -466,8 +468,10 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
     journey not fired yet (the watermark behind it) and must find what they would do."""
     if _removal_bound(state, policy) > until:
         return None  # no removal comes sooner
-    if state.stitch_to is not None or state.held:
-        return None  # kept until moved or released (`expires_at`): time alone cannot do that
+    if state.stitch_to is not None:
+        return None  # kept until moved (`expires_at`): time alone cannot do that
+    if state.held and state.held[0][1] < until:
+        return None  # its held events come first; asked again once they are applied
     due = next_deadline(state, policy)
     if due is None or due > until:
         return None
@@ -493,10 +497,16 @@ def expire_due(state: JourneyState, until: int, policy: JourneyPolicy, out: Outp
     if at is None:
         return
     advance(state, at, policy, out)
+    empty(state)
+    out.counts[Count.EXPIRED] += 1
+
+
+def empty(state: JourneyState) -> None:
+    """Remove the journey's content in place, but for the events it holds (not applied yet)."""
     fresh = JourneyState(key=state.key)
+    fresh.held = state.held
     for name in _STATE_FIELDS:
         setattr(state, name, getattr(fresh, name))
-    out.counts[Count.EXPIRED] += 1
 
 
 def process(
@@ -594,8 +604,22 @@ def pending_since(state: JourneyState) -> int:
     return min(times, default=state.clock)
 
 
+def joins(state: JourneyState, event: Event) -> bool:
+    """Whether `event` must wait for the watermark before it applies, its journey being one
+    that events and stitches reach from more than one partition: still anonymous (a
+    stitch read anywhere may move it to a customer as of an earlier time), or a customer's
+    with stitched devices (their anonymous events are forwarded to it). The watermark is
+    the time up to which every partition has sent those on: they travel ahead of its
+    marks. A customer's journey with one id applies its events at once."""
+    if state.alias_of is not None:
+        return False
+    if state.customer_id is None and not event.customer_id:
+        return True
+    return bool(state.anonymous_ids)
+
+
 def hold(state: JourneyState, event: Event) -> None:
-    """Keep an event ahead of the watermark until the watermark reaches it."""
+    """Keep an event until the watermark has passed it."""
     at = event.occurred_at
     held = state.held
     position = len(held)
@@ -620,7 +644,7 @@ def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
     lateness = policy.sessions.lateness_ms
     candidates = [next_close(state.sessions, policy.sessions)]
     if state.held:
-        candidates.append(state.held[0][1])
+        candidates.append(state.held[0][1] + 1)  # released once the watermark passed it
     if state.stitch_to is not None:
         candidates.append(state.stitch_to[1])
     cart_due = state.cart.abandon_deadline(policy.carts)

@@ -2,7 +2,10 @@
 
 Two passes: validate every record (invalid ones go straight to the dead-letter
 file) keeping the valid ones' bytes, then process them in event-time order
-(stable for ties) with the engine, each at its own event time. At the end,
+with the engine, each at its own event time. Ties keep the file's order, but
+for one rule the worker keeps too: at equal times an event carrying a customer
+id goes before an anonymous-only one, so a device's events at the very time of
+its identity stitch belong to the customer. At the end,
 time moves past every session gap and cart timeout, so every session closes
 and every open cart is judged. This is the oracle the stream worker is held to.
 """
@@ -36,8 +39,9 @@ from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
 
 __all__ = ["Summary", "process_records"]
 
-_Valid = tuple[int, int, bytes, tuple[Part, ...]]
-"""A valid record: its event time, its index, its bytes, the parts dropped from it."""
+_Valid = tuple[int, bool, int, bytes, tuple[Part, ...]]
+"""A valid record: its event time, whether it is anonymous-only, its index, its bytes, the
+parts dropped from it (sorted as they are, the first three order the run)."""
 
 
 @dataclass(slots=True)
@@ -153,11 +157,12 @@ def process_records(
             if drops:
                 summary.fields_dropped.update(drop.field for drop in drops)
                 files.dead(Reason.PARTIAL, describe(drops), raw, index, event)
-            valid.append((event.occurred_at, index, raw, decoded.parts))
+            anonymous = event.customer_id is None
+            valid.append((event.occurred_at, anonymous, index, raw, decoded.parts))
             if index % 10_000 == 0:
                 progress.update(reading, completed=index)
         progress.remove_task(reading)
-        valid.sort(key=lambda entry: (entry[0], entry[1]))
+        valid.sort(key=lambda entry: (entry[0], entry[1], entry[2]))
         working = progress.add_task("processing", total=len(valid))
         engine = JourneyEngine(policy)
         _run(valid, engine, files, summary, lambda n: progress.update(working, completed=n))
@@ -166,7 +171,7 @@ def process_records(
 
 
 def _decoded(valid: list[_Valid]) -> Iterator[tuple[int, bytes, Event]]:
-    for _t, index, raw, parts in valid:
+    for _t, _anonymous, index, raw, parts in valid:
         yield index, raw, decode_again(raw, parts)
 
 

@@ -3,8 +3,12 @@
 Personas: a first-time visitor from an ad, a researcher who compares and
 leaves, a cart abandoner (some come back and buy), a buyer, a loyal repeat
 customer, an advocate who reviews and refers, a detractor. Visitors start
-anonymous and many log in later (identity stitching). A share of records can
-be malformed on purpose. Everything follows from the seed: same seed, same
+anonymous and many log in later (identity stitching). A share of them
+(`identify_once`) identify once, leaving an e-mail in a pop-up, and their
+device goes on sending anonymous-only events, as a tracker does when only the
+`identify` call carries the user id; some of those later sign in once on a
+second device and go on anonymous there too. A share of records can be
+malformed on purpose. Everything follows from the seed: same seed, same
 stream. Events come out in event-time order across customers.
 """
 
@@ -94,7 +98,13 @@ class _Customer:
     """One customer's journey, built as a list of (time, event) lazily when first due."""
 
     def __init__(
-        self, index: int, rng: random.Random, start: int, persona: str, anonymous: bool
+        self,
+        index: int,
+        rng: random.Random,
+        start: int,
+        persona: str,
+        anonymous: bool,
+        identify_once: float = 0.0,
     ) -> None:
         self.rng = rng
         self.index = index
@@ -103,12 +113,16 @@ class _Customer:
         self.anonymous_id = f"a-{rng.getrandbits(48):012x}"
         returning = persona in ("loyal", "advocate", "detractor") and rng.random() < 0.5
         self.logged_in = returning or not anonymous
+        self.identify_once = anonymous and identify_once > 0 and rng.random() < identify_once
+        """Only one event per device carries the customer id (the rest anonymous-only)."""
+        if self.identify_once:
+            self.logged_in = False
         self.t = start
         self.seq = 0
         self.events: list[tuple[int, dict[str, Any]]] = []
         self.campaign = rng.choice(_CAMPAIGNS)
 
-    def _emit(self, event_type: str, gap_ms: int, **fields: Any) -> None:
+    def _emit(self, event_type: str, gap_ms: int, identified: bool = False, **fields: Any) -> None:
         rng = self.rng
         self.t += gap_ms
         self.seq += 1
@@ -125,7 +139,7 @@ class _Customer:
             },
             "properties": {"user_agent": "Mozilla/5.0 (X11; Linux x86_64)", "locale": "en-GB"},
         }
-        if self.logged_in:
+        if self.logged_in or identified:
             event["customer_id"] = self.customer_id
         event.update(fields)
         self.events.append((self.t, event))
@@ -174,8 +188,17 @@ class _Customer:
         return product
 
     def _login(self) -> None:
+        if self.identify_once:  # a pop-up takes the e-mail; the device stays anonymous
+            self._emit("newsletter_subscribed", self._step(), identified=True)
+            return
         self.logged_in = True
         self._emit("logged_in", self._step())
+
+    def _second_device(self) -> None:
+        """An identify-once customer signs in once on another device, anonymous after."""
+        self.anonymous_id = f"a-{self.rng.getrandbits(48):012x}"
+        self._emit("page_viewed", 0)
+        self._emit("logged_in", self._step(), identified=True)
 
     def _cart(self, items: int) -> list[dict[str, Any]]:
         added = []
@@ -225,8 +248,12 @@ class _Customer:
         self._order(self._cart(rng.randrange(1, 3)))
         if persona == "buyer":
             return self.events
+        devices = 1
         for _ in range(rng.randrange(2, 6)):
             self.t += self._away()
+            if self.identify_once and devices == 1 and rng.random() < 0.3:
+                devices += 1
+                self._second_device()
             self._emit("app_opened", 0, channel="app")
             self._emit("feature_used", self._step(), channel="app")
             if rng.random() < 0.4:
@@ -279,10 +306,13 @@ def generate(
     span_ms: int = 14 * _DAY,
     malformed: float = 0.0,
     anonymous: bool = True,
+    identify_once: float = 0.0,
 ) -> Iterator[GeneratedRecord]:
     """`events` records from about `customers` journeys starting within `span_ms`, time-ordered.
 
     With `anonymous=False` every event carries its customer id (no identity stitching).
+    `identify_once`: the share of visitors whose devices send the customer id on one
+    event only (a pop-up sign-up or a login), anonymous-only events before and after.
 
     Customers keep arriving until `events` are produced, so a large count cycles
     through more journeys than `customers` rather than making journeys longer.
@@ -300,7 +330,7 @@ def generate(
         start = max(start, now)  # a journey never starts behind the stream: output stays ordered
         persona = rng.choices(names, weights)[0]
         journey = _Customer(
-            started, random.Random(rng.getrandbits(64)), start, persona, anonymous
+            started, random.Random(rng.getrandbits(64)), start, persona, anonymous, identify_once
         ).build()
         heapq.heappush(heap, (start, started, 0, journey))
         started += 1

@@ -133,6 +133,7 @@ class Processor:
                 self.policy,
                 CompactStates(self.settings.decoded_journeys),
                 hold=disorder > 0,
+                join=True,
                 here=lambda key, p=partition: self.partition_of(key) == p,
                 part=partition,
             )

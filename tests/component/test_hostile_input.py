@@ -99,8 +99,8 @@ def test_absurd_records_are_counted_and_the_worker_goes_on():
     worker.process(batch, 1.0, NOW)
     outcomes = Counter({k: v for k, v in _counts(worker).items() if v})
     assert sum(outcomes.values()) == len(absurd)
-    good = orjson.dumps({**GOOD, "event_id": "after"})
-    after = worker.process([Record(EVENTS, 0, len(absurd), b"a", good, NOW)], 2, NOW)
+    good = orjson.dumps({**GOOD, "event_id": "after", "customer_id": "c"})  # applies at once
+    after = worker.process([Record(EVENTS, 0, len(absurd), b"c", good, NOW)], 2, NOW)
     assert any(m[0] != DEAD_LETTER for m in after.messages), "a good record still gets through"
 
 

@@ -49,26 +49,54 @@ def settle(pipeline: Pipeline, records: list[tuple[str | None, bytes]], tmp, tim
     return read_all(pipeline)
 
 
-def stream(events: int, by: str, seed: int) -> list[tuple[str | None, bytes]]:
-    return known_customers(events, events // 20, seed, PARTITIONS, by, anonymous=True)
+def stream(
+    events: int, by: str, seed: int, identify_once: float = 0.0
+) -> list[tuple[str | None, bytes]]:
+    """Generated journeys, visitors anonymous until they log in; with `identify_once`, that
+    share of them identify once (a pop-up e-mail) and go on anonymous-only."""
+    customers = events // 20
+    return known_customers(events, customers, seed, PARTITIONS, by, True, identify_once)
+
+
+IDENTIFY_ONCE = 0.3
+"""The share of visitors whose devices identify once in the identity scenarios."""
 
 
 @pytest.mark.parametrize("by", ["murmur2", "crc32", "fnv1a"])
 def test_a_backlog_from_any_partitioner_with_no_setting(pipeline_factory, tmp_path, by):
     records = stream(size(4000, 200_000), by, seed=41)
+    backlog(pipeline_factory, records, by, f"backlog, {by} producer", tmp_path)
+
+
+def test_a_backlog_of_devices_that_identify_once(pipeline_factory, tmp_path):
+    """Devices that leave an e-mail once and go on anonymous-only, some customers on two
+    devices: one worker catching up reads a device's partition far ahead of its
+    customer's, and the device's later events still go to the customer."""
+    records = stream(size(4000, 200_000), "murmur2", seed=61, identify_once=IDENTIFY_ONCE)
+    backlog(pipeline_factory, records, "murmur2", "backlog, identify once", tmp_path)
+
+
+def backlog(pipeline_factory, records, by: str, scenario: str, tmp_path) -> None:
+    """One worker catches up on `records`, produced beforehand by `by`'s client family."""
     pipeline = pipeline_factory()
     produce(pipeline, records, by)
     worker = pipeline.start_worker()
     pipeline.wait_ready(worker, timeout=90)
     published = settle(pipeline, records, tmp_path, timeout=size(120, 1800))
-    assert_equal(check(f"backlog, {by} producer", "none", records, published, tmp_path))
+    assert_equal(check(scenario, "none", records, published, tmp_path))
     if by != "murmur2":
         metrics = pipeline.metrics(worker)
         assert 'journey_events_consumed_total{outcome="rerouted"}' in metrics
 
 
-def test_workers_joining_leaving_and_killed_under_load(pipeline_factory, tmp_path):
-    records = stream(size(8000, 200_000), "crc32", seed=43)
+@pytest.mark.parametrize(
+    ("scenario", "identify_once"),
+    [("join, leave, SIGKILL", 0.0), ("identify once, join, leave, SIGKILL", IDENTIFY_ONCE)],
+)
+def test_workers_joining_leaving_and_killed_under_load(
+    pipeline_factory, tmp_path, scenario, identify_once
+):
+    records = stream(size(8000, 200_000), "crc32", seed=43, identify_once=identify_once)
     pipeline = pipeline_factory()
     first = pipeline.start_worker()
     pipeline.wait_ready(first, timeout=90)
@@ -88,8 +116,7 @@ def test_workers_joining_leaving_and_killed_under_load(pipeline_factory, tmp_pat
         pipeline.stop(victim, signal.SIGKILL)
         faults.append("join+kill")
     published = settle(pipeline, records, tmp_path, timeout=size(240, 2400))
-    verdict = check("join, leave, SIGKILL", f"{len(faults)}x join+SIGKILL", records,
-                    published, tmp_path)  # fmt: skip
+    verdict = check(scenario, f"{len(faults)}x join+SIGKILL", records, published, tmp_path)
     assert_equal(verdict)
 
 

@@ -309,12 +309,11 @@ async def latency(
             wait = started + n / rate - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            event = orjson.loads(record.value)
-            if server_side(event):
-                del event["anonymous_id"]
+            event = of_run(orjson.loads(record.value), seed)
             if real_time:
                 event["occurred_at"] = start_ms + int((time.perf_counter() - started) * 1000)
-            sent = await producer.send(EVENTS, orjson.dumps(event), key=record.key.encode())
+            key = event.get("customer_id") or event["anonymous_id"]
+            sent = await producer.send(EVENTS, orjson.dumps(event), key=key.encode())
             kinds[event["event_id"]] = (
                 "device" if not event.get("customer_id")
                 else "stitch" if event.get("anonymous_id") else "one_id"
@@ -347,11 +346,19 @@ async def latency(
     return lags, max(record.occurred_at for record in records)
 
 
-def server_side(event: dict[str, Any]) -> bool:
-    """An event of a customer tracked server-side (a third of them): it carries the
-    customer id only, so its journey is reached from its own partition alone."""
+def of_run(event: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A generated event with the customer and event ids of this run's own (the generator
+    numbers customers from 0 in every run: the backlog's journeys must not take them in,
+    nor their event ids count as duplicates). A third of the customers are tracked
+    server-side: their events carry the customer id only, so their journeys are reached
+    from their own partition alone."""
+    event["event_id"] = f"{event['event_id']}-r{seed}"
     customer = event.get("customer_id")
-    return bool(customer) and int(customer.rsplit("-", 1)[-1]) % 3 == 0
+    if customer:
+        event["customer_id"] = f"{customer}-r{seed}"
+        if int(customer.rsplit("-", 1)[-1]) % 3 == 0:
+            del event["anonymous_id"]
+    return event
 
 
 def latencies(bootstrap: str, worker_rate: float, start: int) -> dict[str, dict[str, Any]]:

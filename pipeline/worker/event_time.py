@@ -18,11 +18,16 @@ out of event-time order by up to `disorder` ms (`JOURNEY_MAX_DISORDER`), a
 source only vouches for its highest event time less that much (Flink's
 bounded out-of-orderness).
 
-Events forwarded by another partition's engine (a device stitched to a
-customer) leave that engine after their source's announcement may already
-have arrived, so the watermark also waits for every other partition's own
+What a partition sends on while it processes its own input (identity
+stitches, a stitched device's events forwarded to its customer) goes out
+ahead of its source's mark. A record a source re-routes (its key belongs to
+another partition) is processed there, later, and what that sends on may
+leave after the source's announcement has arrived. So once any source says
+it re-routes, the watermark also waits for every other partition's own
 progress (its `engine` mark, computed from source marks only, so no cycle
-forms). The watermark never goes back.
+forms): one more hop of the route topic, paid only where the producers'
+partitioner differs from `JOURNEY_INPUT_PARTITIONER`. The watermark never
+goes back.
 
 Pure logic with time passed in; the worker carries the marks through Kafka.
 """
@@ -47,16 +52,20 @@ class Mark:
     """Its input partition is caught up and has been quiet for the idle time."""
     end: int = -1
     """The input partition's end offset when the mark was made (-1: not known)."""
+    routes: bool = True
+    """Its reader has re-routed records of it to other partitions (unknown: assumed)."""
 
     def to_data(self) -> list[Any]:
-        return [self.wm, self.engine, self.idle, self.end]
+        return [self.wm, self.engine, self.idle, self.end, self.routes]
 
 
 class Source:
     """One input partition's progress, kept by the worker that reads it."""
 
-    def __init__(self, wm: int = 0, now: float = 0.0) -> None:
+    def __init__(self, wm: int = 0, now: float = 0.0, routes: bool = False) -> None:
         self.wm = wm
+        self.routes = routes
+        """A record of it was re-routed (its key owned by another partition): sticky."""
         self.idle = False
         self.quiet_since = now
         """Since when nothing was read while the partition was caught up."""
@@ -100,22 +109,31 @@ class Alignment:
         self.value = 0
         """The watermark: `raw`, held back by every other partition's `engine` mark."""
 
-    def mark(self, source: int, wm: int, engine: int, idle: bool, end: int = -1) -> bool:
-        """Take an announcement (regressions of a source's marks are ignored); returns
-        whether the watermark rose."""
+    def mark(
+        self, source: int, wm: int, engine: int, idle: bool, end: int = -1, routes: bool = True
+    ) -> bool:
+        """Take an announcement (regressions of a source's marks are ignored, and a source
+        that re-routed stays so); returns whether the watermark rose."""
         if not 0 <= source < self.sources:
             raise ValueError(f"source partition {source} is not in 0..{self.sources - 1}")
         mark = self.marks.get(source)
         if mark is None:
-            mark = self.marks[source] = Mark(wm, engine, idle, end)
+            mark = self.marks[source] = Mark(wm, engine, idle, end, routes)
             return self._recompute()
-        if idle == mark.idle and engine <= mark.engine and not idle and mark.wm > self._floor:
+        if (
+            idle == mark.idle
+            and engine <= mark.engine
+            and (mark.routes or not routes)
+            and not idle
+            and mark.wm > self._floor
+        ):
             mark.wm = max(mark.wm, wm)  # not the lowest source: the minimum cannot move
             return False
         mark.wm = max(mark.wm, wm)
         mark.engine = max(mark.engine, engine)
         mark.idle = idle
         mark.end = end
+        mark.routes = mark.routes or routes
         return self._recompute()
 
     def _idle(self, source: int, mark: Mark) -> bool:
@@ -133,7 +151,11 @@ class Alignment:
         self._floor = min(active) if active else 0
         raw = self._floor - self.disorder if active else max(m.wm for m in marks.values())
         self.raw = max(self.raw, raw)
-        others = [m.engine for s, m in marks.items() if s != self.partition]
+        others = (
+            [m.engine for s, m in marks.items() if s != self.partition]
+            if any(m.routes for m in marks.values())
+            else []
+        )
         value = min(self.raw, *others) if others else self.raw
         if value > self.value:
             self.value = value
@@ -181,7 +203,7 @@ class Announcer:
                 return False
             if previous.idle == mark.idle and now - at < self.interval:
                 return False
-        self.sent[partition] = (Mark(mark.wm, mark.engine, mark.idle, mark.end), now)
+        self.sent[partition] = (Mark(mark.wm, mark.engine, mark.idle, mark.end, mark.routes), now)
         return True
 
     def forget(self, partition: int) -> None:

@@ -141,9 +141,10 @@ class Processor:
                 source = Source(0, now)
                 alignment = Alignment(partition, self.sources, disorder, self.ends)
             else:
-                source = Source(part.clock[0], now)
                 clock = part.clock[1]
                 alignment = Alignment.from_data(partition, self.sources, clock, disorder, self.ends)
+                own = alignment.marks.get(partition)
+                source = Source(part.clock[0], now, own is not None and own.routes)
             engine.restore(part.states, alignment.value)
             if engine.analytics is not None:
                 horizon = part.clock[2] if part.clock and len(part.clock) > 2 else 0
@@ -242,6 +243,9 @@ class Processor:
         key = event.key
         if self.partition_of(key) != record.partition:
             batch.outcomes[Outcome.REROUTED] += 1
+            if not part.source.routes:  # from now on the watermarks wait for engine marks
+                part.source.routes = True
+                self._own_mark(record.partition, part, batch)
             said = self.guess.observe(record.key, record.partition)
             if said:
                 log.warning("%s", said)
@@ -252,7 +256,8 @@ class Processor:
     def _own_mark(self, partition: int, part: Assigned, batch: Batch) -> None:
         """The partition's own source moved: its watermark may rise (timers fire)."""
         source, alignment = part.source, part.alignment
-        if alignment.mark(partition, source.wm, alignment.raw, source.idle, self._end(partition)):
+        end = self._end(partition)
+        if alignment.mark(partition, source.wm, alignment.raw, source.idle, end, source.routes):
             part.engine.observe(alignment.value, batch.outputs)
         self.clocks_changed.add(partition)
 
@@ -349,7 +354,8 @@ class Processor:
         one record per route partition for all of them."""
         marks = []
         for partition, part in self.assigned.items():
-            mark = Mark(part.source.wm, part.alignment.raw, part.source.idle, self._end(partition))
+            source, end = part.source, self._end(partition)
+            mark = Mark(source.wm, part.alignment.raw, source.idle, end, source.routes)
             if self.announcer.due(partition, mark, now):
                 marks.append([partition, *mark.to_data()])
         if marks:

@@ -34,6 +34,22 @@ def test_other_partitions_engine_marks_hold_the_watermark_but_its_own_does_not()
     assert alignment.raw == 800 and alignment.value == 300
 
 
+def test_with_no_source_re_routing_the_source_marks_alone_vouch_for_the_watermark():
+    """What a partition sends on from its own input goes out ahead of its source mark;
+    only a re-routed record is processed elsewhere, after it: then engine marks count."""
+    alignment = Alignment(1, 2)
+    alignment.mark(0, 900, 300, False, routes=False)
+    alignment.mark(1, 800, 0, False, routes=False)
+    assert alignment.value == 800, "one hop: no engine mark waited for"
+    assert not alignment.mark(0, 1000, 300, False, routes=True), "held at 800 now"
+    assert alignment.value == 800, "never back"
+    alignment.mark(1, 1200, 0, False, routes=False)
+    assert alignment.value == 800, "source 0's engine is at 300: waited for"
+    alignment.mark(0, 1100, 1050, False, routes=False)
+    assert alignment.marks[0].routes, "a source that re-routed stays so"
+    assert alignment.value == 1050
+
+
 def test_a_source_that_comes_back_from_idle_behind_the_watermark_cannot_move_it_back():
     alignment = Alignment(0, 2)
     alignment.mark(0, 1000, 5000, False)

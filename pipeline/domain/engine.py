@@ -192,10 +192,9 @@ class JourneyEngine:
             self._ask(state, event, out)
             self._touched(state)
             return Step(Outcome.HELD, None)
-        outcome = process(state, event, self.watermark, self.policy, out)
+        outcome = self.handle(event, out, key)
         if outcome == Outcome.PARKED:  # its stitch is asked for now, not once it is replayed
             self._ask(state, event, out)
-        self._touched(state)
         behind = self.watermark - event.occurred_at
         late = outcome == Outcome.LATE or (
             outcome == Outcome.PARKED and behind > self.policy.sessions.lateness_ms

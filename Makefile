@@ -57,7 +57,7 @@ run: install core
 lint: install
 	$(BIN)/ruff check pipeline tests bench
 	$(BIN)/ruff format --check pipeline tests bench
-	$(BIN)/mypy pipeline/domain
+	$(BIN)/mypy --strict pipeline
 
 unit: install core
 	$(BIN)/pytest tests/unit tests/component

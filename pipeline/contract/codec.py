@@ -67,8 +67,9 @@ def _reason(error: fastjsonschema.JsonSchemaValueException) -> str:
 def _message(error: fastjsonschema.JsonSchemaValueException) -> str:
     if error.rule == "anyOf" and error.name == "data":
         return "event needs customer_id or anonymous_id (a non-empty string)"
-    field = error.name.removeprefix("data.").removeprefix("data")
-    text = error.message.replace(error.name, field or "event", 1)
+    name = error.name or "data"
+    field = name.removeprefix("data.").removeprefix("data")
+    text = error.message.replace(name, field or "event", 1)
     if error.rule in ("required", "anyOf"):
         return text
     return f"{text} (got {error.value!r})"

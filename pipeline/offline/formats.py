@@ -18,7 +18,7 @@ import gzip
 import io
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -41,7 +41,7 @@ def open_input(path: str) -> IO[bytes]:
     if path == "-":
         return sys.stdin.buffer
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
@@ -183,7 +183,7 @@ def _snowplow_event(row: dict[str, str]) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": row.get("event_id", ""),
         "event_type": event_type or "unknown",
-        "occurred_at": _csv_time(stamp),
+        "occurred_at": _csv_time(stamp) if stamp else None,  # none: dead-lettered
         "customer_id": row.get("user_id") or None,
         "anonymous_id": row.get("domain_userid") or None,
         "channel": _snowplow_channel(row.get("mkt_medium") or ""),

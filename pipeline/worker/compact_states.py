@@ -42,7 +42,8 @@ class _Compression:
 
     def __init__(self, samples: list[bytes]) -> None:
         try:
-            dictionary = zstandard.train_dictionary(_DICTIONARY_BYTES, samples)
+            buffers: list[bytes | bytearray | memoryview] = [*samples]
+            dictionary = zstandard.train_dictionary(_DICTIONARY_BYTES, buffers)
         except zstandard.ZstdError:  # samples too alike or too small to train on
             joined = b"".join(samples)[-_DICTIONARY_BYTES:]
             dictionary = zstandard.ZstdCompressionDict(

@@ -134,7 +134,7 @@ class Processor:
                 CompactStates(self.settings.decoded_journeys),
                 hold=disorder > 0,
                 join=True,
-                here=lambda key, p=partition: self.partition_of(key) == p,
+                here=self._owned_by(partition),
                 part=partition,
             )
             if part.clock is None:
@@ -152,6 +152,10 @@ class Processor:
             self.assigned[partition] = Assigned(engine, source, alignment, now)
             self.announcer.forget(partition)
             self.clocks_changed.add(partition)
+
+    def _owned_by(self, partition: int) -> Callable[[str], bool]:
+        """Whether a journey key lives on `partition`."""
+        return lambda key: self.partition_of(key) == partition
 
     def revoke(self, partitions: Iterable[int]) -> None:
         for partition in partitions:

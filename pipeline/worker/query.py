@@ -9,6 +9,7 @@ while ownership is moving, 502 when the owner cannot be reached.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -20,7 +21,9 @@ from ..domain.view import journey_view, key_problem
 if TYPE_CHECKING:
     from .loop import JourneyWorker
 
-__all__ = ["FORWARDED_BY", "customer_handler"]
+__all__ = ["FORWARDED_BY", "Handler", "customer_handler"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FORWARDED_BY = "X-Journey-Forwarded-By"
 SERVED_BY = "X-Journey-Served-By"
@@ -38,7 +41,7 @@ def _credentials(request: web.Request) -> dict[str, str]:
     return {"Authorization": given} if given else {}
 
 
-def customer_handler(worker: JourneyWorker) -> web.RequestHandler:  # type: ignore[type-arg]
+def customer_handler(worker: JourneyWorker) -> Handler:
     async def customer(request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]
         problem = key_problem(key)
@@ -51,8 +54,8 @@ def customer_handler(worker: JourneyWorker) -> web.RequestHandler:  # type: igno
             state = engine.states.get(key)
             if state is None:
                 return _error(404, "no journey has this key", journey_key=key, partition=partition)
-            body = {**journey_view(state), "partition": partition}
-            return web.json_response(body, headers=served_by)
+            view = {**journey_view(state), "partition": partition}
+            return web.json_response(view, headers=served_by)
         owner = worker.owners.owner(partition)
         if request.headers.get(FORWARDED_BY) or owner in (None, worker.url):
             return _error(
@@ -67,9 +70,8 @@ def customer_handler(worker: JourneyWorker) -> web.RequestHandler:  # type: igno
                     headers={FORWARDED_BY: worker.url, **_credentials(request)},
                 ) as answer,
             ):
-                body = await answer.read()
                 return web.Response(
-                    body=body,
+                    body=await answer.read(),
                     status=answer.status,
                     content_type="application/json",
                     headers={

@@ -51,7 +51,7 @@ __all__ = [
 
 def _murmur2(key: bytes, partitions: int) -> int:
     """Java clients, kafka-python, aiokafka, franz-go: positive murmur2 mod partitions."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def _crc32(key: bytes, partitions: int) -> int:

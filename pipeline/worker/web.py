@@ -11,21 +11,18 @@ with the analytics on, the journey map at `/` and the analytics API
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .analytics_api import add_routes
-from .query import customer_handler
+from .query import Handler, customer_handler
 
 if TYPE_CHECKING:
     from .loop import JourneyWorker
 
 __all__ = ["serve"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def bearer_only(token: str | None, handler: Handler) -> Handler:

@@ -124,6 +124,20 @@ def test_rees46_format_orders_stitch_multi_row_purchases_and_recover_carts(tmp_p
     assert [s["event_count"] for s in sessions] == [3, 2]
 
 
+def test_a_snowplow_row_with_no_timestamp_is_a_dead_letter_not_a_crash(tmp_path):
+    lines = (DATA / "snowplow-sample.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    for column in ("derived_tstamp", "dvce_created_tstamp"):
+        row[header.index(column)] = ""
+    source = tmp_path / "no-time.csv"
+    source.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    summary, out_dir = run_process(tmp_path, source, "--format", "snowplow")
+    assert summary["events_by_outcome"] == {"ok": 86, "invalid": 1}
+    [letter] = read_jsonl(out_dir / "dead-letter.jsonl")
+    assert "occurred_at" in letter["error"]
+
+
 def test_snowplow_sessions_agree_with_the_trackers_own_session_ids(tmp_path):
     import csv
 

@@ -57,6 +57,10 @@ def process(
     """Run the journey core over a file; write the topics' records as JSONL files."""
     from .offline.runner import process_records
 
+    if output_dir.exists() and not output_dir.is_dir():
+        raise click.ClickException(
+            f"--output-dir {output_dir} is a file: name a folder (it is made when missing)"
+        )
     tune_collector()
     settings = _settings()
     try:
@@ -279,11 +283,23 @@ def topics() -> None:
     """Provision or list the pipeline's topics (JOURNEY_KAFKA_BOOTSTRAP required)."""
 
 
+_BROKER_WAIT_S = 10.0
+"""How long a tool waits for the configured broker to answer before it gives up."""
+
+
 def _configured_bootstrap(settings: Settings) -> str:
+    """JOURNEY_KAFKA_BOOTSTRAP, once a broker answers there (else a one-line error)."""
+    from .kafka.admin import client_options
+    from .kafka.broker import BrokerError, wait_for_broker
+
     if not settings.kafka_bootstrap:
         raise click.UsageError(
             "JOURNEY_KAFKA_BOOTSTRAP is not set (start a broker with `journey broker`)"
         )
+    try:
+        wait_for_broker(settings.kafka_bootstrap, _BROKER_WAIT_S, **client_options(settings))
+    except BrokerError as error:
+        raise click.ClickException(f"{error} (check JOURNEY_KAFKA_BOOTSTRAP)") from None
     return settings.kafka_bootstrap
 
 

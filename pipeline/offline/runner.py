@@ -36,6 +36,7 @@ from ..domain import (
     Reason,
 )
 from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
+from .formats import FORMATS
 
 __all__ = ["Summary", "process_records"]
 
@@ -74,11 +75,17 @@ class Summary:
             ("events by outcome", self.outcomes),
             ("records written", self.outputs),
             ("stage transitions by new stage", self.to_stage),
-            ("dead letters by reason", self.dead_letters),
+            ("dead letters by reason (dead-letter.jsonl)", self.dead_letters),
             ("malformed parts dropped, by field", self.fields_dropped),
         ):
             lines.append(f"{title}:")
             lines += [f"  {name:<32} {n:>10}" for name, n in sorted(counts.items())] or ["  (none)"]
+        refused = self.outcomes["invalid"]
+        if refused * 2 > self.records:
+            lines.append(
+                f"{refused:,} of {self.records:,} records refused: is the input's --format right?"
+                f" (one of {', '.join(FORMATS)}; dead-letter.jsonl says why each was refused)"
+            )
         return "\n".join(lines)
 
 

@@ -151,3 +151,24 @@ def test_the_journey_map_in_chromium_shows_the_apis_numbers(fed, tmp_path):
     shot = tmp_path / "journey-map.png"
     subprocess.run([*command, f"--screenshot={shot}", url], capture_output=True, timeout=90)
     assert shot.stat().st_size > 20_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it)")
+def test_a_report_opens_on_the_whole_input(tmp_path):
+    from pipeline.tools.generate import generate
+    from pipeline.tools.report import write_report
+
+    settings = Settings()
+    values = [r.value for r in generate(6000, 400, seed=17)]  # two weeks of traffic
+    process_records(values, settings.policy(), tmp_path, settings.decoder())
+    page_file = tmp_path / "journey-map.html"
+    data = write_report(tmp_path, page_file)
+    whole = sum(s["count"] for s in data["all"]["paths"]["page"]["steps"])
+    assert whole > sum(s["count"] for s in data["24h"]["paths"]["page"]["steps"]) > 0
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+               "--virtual-time-budget=10000", "--dump-dom", page_file.as_uri()]  # fmt: skip
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=90).stdout
+    assert 'data-loaded="yes"' in dom
+    page = _Numbers()
+    page.feed(dom)
+    assert sum(page.links) == whole

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import click
 import orjson
 
 from . import __version__
-from .config import ConfigError, Settings, settings_markdown
+from .config import ConfigError, Settings, env_lines, settings_markdown, unknown_settings
 from .contract.rules_file import RulesFileError
 from .gc_policy import tune_collector
 from .offline.formats import FORMATS, open_input, read_records
@@ -24,10 +24,12 @@ __all__ = ["main"]
 
 
 def _settings() -> Settings:
+    for warning in unknown_settings():
+        click.echo(f"warning: {warning}", err=True)
     try:
         return Settings.from_env()
     except ConfigError as error:
-        raise click.UsageError(str(error)) from None
+        raise click.ClickException(str(error)) from None
 
 
 @click.group()
@@ -216,6 +218,21 @@ def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
         pass
 
 
+def _web_port_free(settings: Settings) -> None:
+    """Fail at once, before any broker or client starts, when the worker's web port is
+    taken (another worker on this host, say)."""
+    address = (settings.web_host, settings.web_port)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise click.ClickException(
+                f"port {settings.web_port} on {settings.web_host} is taken ({error.strerror}):"
+                " another worker on this host? Give each one its own JOURNEY_WEB_PORT"
+            ) from None
+
+
 @contextlib.contextmanager
 def _bootstrap(settings: Settings) -> Iterator[str]:
     """The configured broker (checked to answer), else an embedded one for this command's life."""
@@ -335,6 +352,7 @@ def worker() -> None:
         policy = settings.policy()
     except RulesFileError as error:
         raise click.UsageError(str(error)) from None
+    _web_port_free(settings)
     with _bootstrap(settings) as bootstrap:
         run_worker(settings, bootstrap, policy)
 
@@ -349,6 +367,7 @@ def run(count: int, customers: int, rate: float, malformed: float) -> None:
     from .tools.live import Demo, run_live
 
     settings = _settings()
+    _web_port_free(settings)
     with _bootstrap(settings) as bootstrap:
         run_live(settings, bootstrap, Demo(count, customers, rate, malformed))
 
@@ -356,12 +375,10 @@ def run(count: int, customers: int, rate: float, malformed: float) -> None:
 @main.command()
 @click.option("--markdown", is_flag=True, help="The README's settings table.")
 def settings(markdown: bool) -> None:
-    """Show the JOURNEY_* settings in effect (or the documentation table)."""
+    """Show the JOURNEY_* settings in effect as lines to paste back (or the documentation
+    table)."""
     if markdown:
         click.echo(settings_markdown())
         return
-    current = _settings()
-    for field in fields(current):
-        value = getattr(current, field.name)
-        secret = ("password" in field.name or "token" in field.name) and value
-        click.echo(f"{field.name} = {'***' if secret else value}")
+    for line in env_lines(_settings()):
+        click.echo(line)

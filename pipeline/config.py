@@ -7,6 +7,7 @@ and a test keeps the two in step. Nothing else reads the environment.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,7 +21,16 @@ from .contract.rules_file import load_funnels, load_page_rules, load_rules
 from .domain import CartPolicy, JourneyPolicy, SessionPolicy, default_rules
 from .domain.analytics import AnalyticsPolicy, PageRules, default_document, funnels_from_dict
 
-__all__ = ["PARTITIONER_NAMES", "SETTINGS", "ConfigError", "Settings", "parse_duration"]
+__all__ = [
+    "PARTITIONER_NAMES",
+    "SETTINGS",
+    "ConfigError",
+    "Settings",
+    "env_lines",
+    "format_duration",
+    "parse_duration",
+    "unknown_settings",
+]
 
 PARTITIONER_NAMES = ("murmur2", "crc32", "fnv1a")
 """Producers' partitioners `JOURNEY_INPUT_PARTITIONER` accepts (`pipeline.worker.routing`)."""
@@ -40,6 +50,14 @@ def parse_duration(text: str) -> int:
     if not match:
         raise ValueError(f"{text!r} is not a duration; expected e.g. 30m, 24h, 7d, 500ms or 90 (s)")
     return int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
+
+
+def format_duration(ms: int) -> str:
+    """Milliseconds as `parse_duration` reads them back, in the largest whole unit."""
+    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def _positive_int(text: str) -> int:
@@ -422,6 +440,7 @@ class Settings:
             except ValueError as error:
                 raise ConfigError(f"{setting.env}: {error}") from None
         settings = cls(**values)
+        settings._check_security()
         longest = max(settings.session_max_ms, settings.abandon_after_ms) + settings.lateness_ms
         if settings.anonymous_ttl_ms <= longest:
             raise ConfigError(
@@ -435,6 +454,19 @@ class Settings:
                 " (e.g. 5m, 15m, 1h, 1d)"
             )
         return settings
+
+    def _check_security(self) -> None:
+        """Files and credentials the Kafka clients need, checked at start, not at the first
+        connection 30 s later."""
+        cafile = self.kafka_ssl_cafile
+        if cafile and not Path(cafile).is_file():
+            raise ConfigError(f"JOURNEY_KAFKA_SSL_CAFILE: no file at {cafile!r}")
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ConfigError(
+                f"JOURNEY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs"
+                " JOURNEY_KAFKA_SASL_USERNAME and JOURNEY_KAFKA_SASL_PASSWORD"
+            )
 
     def decoder(self) -> EventDecoder:
         """The inbound event decoder with these limits (size, clock skew)."""
@@ -489,3 +521,41 @@ def settings_markdown() -> str:
         default = f"`{s.default}`" if s.default is not None else "unset"
         rows.append(f"| `{s.env}` | {default} | {s.help} |")
     return "\n".join(rows)
+
+
+_READ_ELSEWHERE = ("JOURNEY_PURE",)
+"""Variables of the project read outside this table (at import: `pipeline.compiled`)."""
+
+
+def unknown_settings(env: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each `JOURNEY_*` variable that is not a setting (a typo is otherwise
+    ignored without a word), with the closest name."""
+    env = os.environ if env is None else env
+    known = [s.env for s in SETTINGS]
+    warnings = []
+    for name in sorted(env):
+        if name.startswith("JOURNEY_") and name not in known and name not in _READ_ELSEWHERE:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"{name} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def env_lines(settings: Settings) -> list[str]:
+    """The settings in effect as `JOURNEY_…=value` lines a shell or an env file takes back
+    (secrets masked, unset ones as comments)."""
+    lines = []
+    for setting in SETTINGS:
+        value = getattr(settings, setting.attr)
+        if value is None:
+            lines.append(f"# {setting.env} is unset")
+        elif setting.attr in _SECRETS:
+            lines.append(f"{setting.env}=***")
+        elif setting.parse is parse_duration:
+            lines.append(f"{setting.env}={format_duration(value)}")
+        else:
+            lines.append(f"{setting.env}={value}")
+    return lines
+
+
+_SECRETS = ("api_token", "kafka_sasl_password")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import Settings
 from pipeline.tools.generate import generate
 
 from ..conftest import DATA
@@ -73,3 +74,46 @@ def test_input_in_another_format_than_said_is_dead_lettered_with_a_hint(source, 
     refused = f"{len(letters)} of {len(letters)} records refused: is the input's --format right?"
     assert refused in result.stdout
     assert "dead-letter.jsonl" in result.stdout
+
+
+def test_a_second_worker_or_run_on_a_taken_port_fails_at_once():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in ("worker", "run"):
+            result = journey(command, JOURNEY_WEB_PORT=port)
+            one_line_error(result, f"port {port}", "is taken", "JOURNEY_WEB_PORT")
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable_not_a_usage_message():
+    result = journey("settings", JOURNEY_SESSION_GAP="half an hour")
+    line = one_line_error(result, "JOURNEY_SESSION_GAP", "'half an hour'", "30m")
+    assert "Usage" not in line
+
+
+def test_a_misspelt_variable_is_warned_about_with_the_closest_name():
+    result = journey("settings", JOURNEY_SESION_GAP="45m")
+    assert result.returncode == 0
+    assert "JOURNEY_SESION_GAP is not a setting" in result.stderr
+    assert "did you mean JOURNEY_SESSION_GAP?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"JOURNEY_KAFKA_SSL_CAFILE": "/nope.pem"}, ("JOURNEY_KAFKA_SSL_CAFILE", "/nope.pem")),
+        ({"JOURNEY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, ("JOURNEY_KAFKA_SASL_USERNAME",)),
+    ],
+)
+def test_files_and_credentials_are_checked_at_start(env, words):
+    one_line_error(journey("settings", **env), *words)
+
+
+def test_the_settings_in_effect_print_as_lines_to_paste_back():
+    changed = {"JOURNEY_SESSION_GAP": "45m", "JOURNEY_LATENESS": "90s", "JOURNEY_PARTITIONS": "3"}
+    result = journey("settings", **changed)
+    assert result.returncode == 0, result.stderr
+    pasted = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert {name: pasted[name] for name in changed} == changed
+    assert Settings.from_env(pasted) == Settings.from_env(changed)

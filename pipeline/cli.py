@@ -367,6 +367,10 @@ def run(count: int, customers: int, rate: float, malformed: float) -> None:
     from .tools.live import Demo, run_live
 
     settings = _settings()
+    try:
+        settings.policy()  # the worker's rules and funnels files, checked before anything starts
+    except RulesFileError as error:
+        raise click.ClickException(str(error)) from None
     _web_port_free(settings)
     with _bootstrap(settings) as bootstrap:
         run_live(settings, bootstrap, Demo(count, customers, rate, malformed))

@@ -171,7 +171,7 @@ def run_live(settings: Settings, bootstrap: str, demo: Demo) -> None:
     ensure_topics(settings, bootstrap)
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "worker.log"
+    log_path = data_dir / f"worker-{settings.web_port}.log"  # one per run on a host
     worker = _start_worker(bootstrap, log_path)
     shared = _Shared()
     threads = [
@@ -196,6 +196,7 @@ def run_live(settings: Settings, bootstrap: str, demo: Demo) -> None:
                 screen = _screen(shared, samples, max(rate, 0.0), log_path, map_url)
                 live.update(screen, refresh=console.is_terminal)
         print(f"the worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
+        raise SystemExit(worker.returncode or 1)
     except KeyboardInterrupt:
         pass
     finally:

@@ -117,3 +117,10 @@ def test_the_settings_in_effect_print_as_lines_to_paste_back():
     pasted = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     assert {name: pasted[name] for name in changed} == changed
     assert Settings.from_env(pasted) == Settings.from_env(changed)
+
+
+def test_journey_run_checks_the_rules_file_before_it_starts_anything(tmp_path):
+    broken = tmp_path / "rules.json"
+    broken.write_text('{"rules": "not a list"}')
+    result = journey("run", JOURNEY_STAGE_RULES=str(broken))
+    one_line_error(result, str(broken))

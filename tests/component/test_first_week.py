@@ -15,6 +15,7 @@ from pipeline.config import Settings
 from pipeline.tools.generate import generate
 
 from ..conftest import DATA
+from ..support import free_port
 
 JOURNEY = Path(sys.executable).parent / "journey"
 
@@ -35,12 +36,6 @@ def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str
     return lines[0]
 
 
-def nothing_listening() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
 def test_an_output_dir_that_names_a_file(tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"".join(r.value + b"\n" for r in generate(20, 5)))
@@ -52,7 +47,7 @@ def test_an_output_dir_that_names_a_file(tmp_path):
 
 @pytest.mark.parametrize("command", [("topics", "create"), ("topics", "list"), ("tail",)])
 def test_a_tool_with_no_broker_at_the_configured_address(command):
-    address = nothing_listening()
+    address = f"127.0.0.1:{free_port()}"
     result = journey(*command, JOURNEY_KAFKA_BOOTSTRAP=address)
     one_line_error(result, f"no Kafka broker answered at {address}", "JOURNEY_KAFKA_BOOTSTRAP")
 

@@ -31,7 +31,7 @@ from pipeline.config import Settings
 from pipeline.kafka.admin import ensure_topics
 from pipeline.topics import DECISION_TOPICS
 
-from ..support import canonical
+from ..support import canonical, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -113,12 +113,6 @@ def answers(process: subprocess.Popen[bytes], url: str, exited: Callable[[], str
             return True
     except (urllib.error.URLError, OSError):
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 _app_ids = itertools.count()

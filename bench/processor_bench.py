@@ -32,6 +32,7 @@ from pipeline import CORE_MODE  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.domain import Output  # noqa: E402
 from pipeline.gc_policy import freeze_startup, tune_collector  # noqa: E402
+from pipeline.policy import journey_policy  # noqa: E402
 from pipeline.tools.generate import generate  # noqa: E402
 from pipeline.topics import OUTPUT_TOPICS  # noqa: E402
 from tests.component.cluster import Cluster  # noqa: E402
@@ -51,11 +52,11 @@ def run(records: list[tuple[str, bytes]], window_ms: int) -> tuple[float, Counte
     analytics = "on" if window_ms else "off"
     settings = Settings(
         partitions=PARTITIONS,
-        idle_after_ms=2000,
+        idle_after=2000,
         analytics=analytics,
-        analytics_window_ms=window_ms or Settings.analytics_window_ms,
+        analytics_window_ms=window_ms or Settings().analytics_window,
     )
-    cluster = Cluster(settings, policy=settings.policy())
+    cluster = Cluster(settings, policy=journey_policy(settings))
     cluster.produce(records, "murmur2", timestamp=int(time.time() * 1000) + 86_400_000)
     cluster.start_worker(set(range(PARTITIONS)))
     freeze_startup()  # as the worker does: the input held in memory here is not its heap

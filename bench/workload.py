@@ -19,6 +19,7 @@ import orjson
 
 from pipeline.config import Settings
 from pipeline.domain import JourneyEngine, Output, Outputs, parse_time
+from pipeline.policy import event_decoder, journey_policy
 from pipeline.worker.routing import PARTITIONERS
 
 END_MARK_AFTER_MS = 2 * 86_400_000
@@ -62,7 +63,11 @@ def expected_decisions(values: list[bytes], settings: Settings | None = None) ->
     """Stage transitions, closed sessions and cart alerts that the journey core decides on
     `values` in event-time order by the time of its last event (no end-of-file flush)."""
     settings = settings or Settings()
-    decoder, engine, out = settings.decoder(), JourneyEngine(settings.policy()), Outputs()
+    decoder, engine, out = (
+        event_decoder(settings),
+        JourneyEngine(journey_policy(settings)),
+        Outputs(),
+    )
     received = int(time.time() * 1000)
     events = sorted(
         (decoder.decode(value, received).event for value in values),

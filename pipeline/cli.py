@@ -3,33 +3,86 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import socket
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from . import __version__
-from .config import ConfigError, Settings, env_lines, settings_markdown, unknown_settings
-from .contract.rules_file import RulesFileError
 from .gc_policy import tune_collector
 from .offline.formats import FORMATS, open_input, read_records
 from .topics import EVENTS, OUTPUT_TOPICS
 
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
+    from .config import JourneySettings, KafkaSettings, Settings, WorkerSettings
+    from .domain import JourneyPolicy
+
 __all__ = ["main"]
 
+Group = TypeVar("Group", bound="BaseSettings")
 
-def _settings() -> Settings:
-    for warning in unknown_settings():
-        click.echo(f"warning: {warning}", err=True)
+
+def _settings(group: type[Group]) -> Group:
+    """The settings a command uses (only those are validated), as a one-line error when one
+    is bad. Imported here, not at the top: `journey --help` stays fast."""
+    from .config import ConfigError, load
+
+    _warn_unknown_settings()
     try:
-        return Settings.from_env()
+        return load(group)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+
+
+@functools.cache
+def _warn_unknown_settings() -> None:
+    from .settings_text import unknown_settings
+
+    for warning in unknown_settings():
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _journey_settings() -> JourneySettings:
+    from .config import JourneySettings
+
+    return _settings(JourneySettings)
+
+
+def _kafka_settings() -> KafkaSettings:
+    from .config import KafkaSettings
+
+    return _settings(KafkaSettings)
+
+
+def _all_settings() -> Settings:
+    from .config import Settings
+
+    return _settings(Settings)
+
+
+def _policy(
+    settings: JourneySettings, rules: str | None = None, funnels: str | None = None
+) -> JourneyPolicy:
+    """The journey core's policy; a bad rules, funnels or page-rules file is a one-line error,
+    before anything starts."""
+    from .contract.rules_file import RulesFileError
+    from .policy import journey_policy, misspelt_event_types
+
+    try:
+        policy = journey_policy(settings, rules, funnels)
+    except RulesFileError as error:
+        raise click.ClickException(str(error)) from None
+    for warning in misspelt_event_types(policy):
+        click.echo(f"warning: {warning}", err=True)
+    return policy
 
 
 @click.group()
@@ -63,18 +116,19 @@ def process(
         raise click.ClickException(
             f"--output-dir {output_dir} is a file: name a folder (it is made when missing)"
         )
+    from .policy import event_decoder
+
     tune_collector()
-    settings = _settings()
-    try:
-        policy = settings.policy(rules, funnels)
-    except RulesFileError as error:
-        raise click.UsageError(str(error)) from None
+    settings = _journey_settings()
+    policy = _policy(settings, rules, funnels)
     try:
         handle = open_input(input_path)
     except OSError as error:
         raise click.UsageError(f"--input {input_path}: {error.strerror}") from None
     with handle:
-        summary = process_records(read_records(handle, fmt), policy, output_dir, settings.decoder())
+        summary = process_records(
+            read_records(handle, fmt), policy, output_dir, event_decoder(settings)
+        )
     if as_json:
         click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -162,15 +216,16 @@ def generate(
 )
 def replay(path: str, fmt: str, speed: float) -> None:
     """Send a file (formats as `journey process`) to the input topic, keyed by journey key."""
+    from .policy import event_decoder
     from .tools.producer import Pacing, keyed
 
-    settings = _settings()
+    settings = _journey_settings()
     try:
         handle = open_input(path)
     except OSError as error:
         raise click.UsageError(f"{path}: {error.strerror}") from None
     with handle:
-        _send(keyed(read_records(handle, fmt), settings.decoder()), None, Pacing(speed=speed))
+        _send(keyed(read_records(handle, fmt), event_decoder(settings)), None, Pacing(speed=speed))
 
 
 def _send(
@@ -182,7 +237,7 @@ def _send(
 
     from .tools.producer import send_records
 
-    settings = _settings()
+    settings = _kafka_settings()
     bootstrap = _configured_bootstrap(settings)
     with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
         task = progress.add_task("sending", total=total)
@@ -205,7 +260,7 @@ def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
     """Print a topic's records readably (default: the cart alerts) until Ctrl-C."""
     from .tools.tail import describe_bytes, follow
 
-    settings = _settings()
+    settings = _kafka_settings()
     bootstrap = _configured_bootstrap(settings)
     try:
         for record in follow(
@@ -218,7 +273,7 @@ def tail(topic: str, from_beginning: bool, as_json: bool, idle: float) -> None:
         pass
 
 
-def _web_port_free(settings: Settings) -> None:
+def _web_port_free(settings: WorkerSettings) -> None:
     """Fail at once, before any broker or client starts, when the worker's web port is
     taken (another worker on this host, say)."""
     address = (settings.web_host, settings.web_port)
@@ -234,10 +289,10 @@ def _web_port_free(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def _bootstrap(settings: Settings) -> Iterator[str]:
+def _bootstrap(settings: KafkaSettings) -> Iterator[str]:
     """The configured broker (checked to answer), else an embedded one for this command's life."""
-    from .kafka.admin import client_options
     from .kafka.broker import BrokerError, embedded_broker, wait_for_broker
+    from .kafka.connection import client_options
 
     try:
         if settings.kafka_bootstrap:
@@ -280,7 +335,7 @@ def forget(keys: tuple[str, ...]) -> None:
 
     from .tools.forget import request_erasure
 
-    settings = _settings()
+    settings = _kafka_settings()
     bootstrap = _configured_bootstrap(settings)
     try:
         sent = request_erasure(keys, settings, bootstrap)
@@ -304,10 +359,10 @@ _BROKER_WAIT_S = 10.0
 """How long a tool waits for the configured broker to answer before it gives up."""
 
 
-def _configured_bootstrap(settings: Settings) -> str:
+def _configured_bootstrap(settings: KafkaSettings) -> str:
     """JOURNEY_KAFKA_BOOTSTRAP, once a broker answers there (else a one-line error)."""
-    from .kafka.admin import client_options
     from .kafka.broker import BrokerError, wait_for_broker
+    from .kafka.connection import client_options
 
     if not settings.kafka_bootstrap:
         raise click.UsageError(
@@ -316,7 +371,7 @@ def _configured_bootstrap(settings: Settings) -> str:
     try:
         wait_for_broker(settings.kafka_bootstrap, _BROKER_WAIT_S, **client_options(settings))
     except BrokerError as error:
-        raise click.ClickException(f"{error} (check JOURNEY_KAFKA_BOOTSTRAP)") from None
+        raise click.ClickException(str(error)) from None
     return settings.kafka_bootstrap
 
 
@@ -326,7 +381,7 @@ def topics_create(internal: bool) -> None:
     """Create the missing topics with JOURNEY_PARTITIONS / JOURNEY_REPLICATION."""
     from .kafka.admin import ensure_topics
 
-    settings = _settings()
+    settings = _kafka_settings()
     created = ensure_topics(settings, _configured_bootstrap(settings), internal=internal)
     click.echo("created: " + (", ".join(created) if created else "nothing (all exist)"))
 
@@ -336,7 +391,7 @@ def topics_list() -> None:
     """Show the topics and their partition counts."""
     from .kafka.admin import list_topics
 
-    settings = _settings()
+    settings = _kafka_settings()
     for name, partitions in sorted(list_topics(settings, _configured_bootstrap(settings)).items()):
         click.echo(f"{name}\t{partitions}")
 
@@ -344,17 +399,19 @@ def topics_list() -> None:
 @main.command()
 def worker() -> None:
     """Run a stream worker (embedded broker when JOURNEY_KAFKA_BOOTSTRAP is unset)."""
+    from .config import ConfigError
+    from .worker.changelog import StateFormatError
     from .worker.main import run_worker
 
     tune_collector()
-    settings = _settings()
-    try:
-        policy = settings.policy()
-    except RulesFileError as error:
-        raise click.UsageError(str(error)) from None
+    settings = _all_settings()
+    policy = _policy(settings)
     _web_port_free(settings)
     with _bootstrap(settings) as bootstrap:
-        run_worker(settings, bootstrap, policy)
+        try:
+            run_worker(settings, bootstrap, policy)
+        except (ConfigError, StateFormatError) as error:
+            raise click.ClickException(str(error)) from None
 
 
 @main.command()
@@ -366,11 +423,8 @@ def run(count: int, customers: int, rate: float, malformed: float) -> None:
     """Broker (embedded unless configured), topics, a worker and the generator, shown live."""
     from .tools.live import Demo, run_live
 
-    settings = _settings()
-    try:
-        settings.policy()  # the worker's rules and funnels files, checked before anything starts
-    except RulesFileError as error:
-        raise click.ClickException(str(error)) from None
+    settings = _all_settings()
+    _policy(settings)  # the worker's rules and funnels files, checked before anything starts
     _web_port_free(settings)
     with _bootstrap(settings) as bootstrap:
         run_live(settings, bootstrap, Demo(count, customers, rate, malformed))
@@ -381,8 +435,10 @@ def run(count: int, customers: int, rate: float, malformed: float) -> None:
 def settings(markdown: bool) -> None:
     """Show the JOURNEY_* settings in effect as lines to paste back (or the documentation
     table)."""
+    from .settings_text import env_lines, settings_markdown
+
     if markdown:
         click.echo(settings_markdown())
         return
-    for line in env_lines(_settings()):
+    for line in env_lines(_all_settings()):
         click.echo(line)

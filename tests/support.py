@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 
-from pipeline.config import Settings
+from pipeline.config import Settings, load
 from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs, parse_time
 from pipeline.domain.analytics.rollup import Rollup
 from pipeline.offline.runner import process_records
+from pipeline.policy import event_decoder
 from pipeline.tools.generate import generate
 from pipeline.topics import OUTPUT_FILES, OUTPUT_TOPICS
 from pipeline.worker.routing import partitioner
@@ -188,7 +192,7 @@ def offline_expectation(
 ) -> dict[str, list[bytes]]:
     """The records `journey process` writes for the same input, by output topic."""
     values = [value for _key, value in records]
-    process_records(values, JourneyPolicy(), tmp, Settings().decoder(), received_at)
+    process_records(values, JourneyPolicy(), tmp, event_decoder(Settings()), received_at)
     return offline_decisions(tmp)
 
 
@@ -254,8 +258,8 @@ def settled(now: int) -> int:
     no session reaches back into it any more (the longest session, the gap, the lateness),
     and its last change is written (at most a window length later)."""
     settings = Settings()
-    reach = settings.session_max_ms + settings.session_gap_ms + settings.lateness_ms
-    return now - reach - settings.analytics_window_ms
+    reach = settings.session_max + settings.session_gap + settings.lateness
+    return now - reach - settings.analytics_window
 
 
 def assert_settled_windows_equal(
@@ -263,7 +267,7 @@ def assert_settled_windows_equal(
 ) -> int:
     """Every window ending before `settled_before` (no open session can reach back into it)
     is the same online as offline; returns how many were compared."""
-    window_ms = Settings().analytics_window_ms
+    window_ms = Settings().analytics_window
     compared = 0
     for output in Output.ANALYTICS:
         for start, totals in sorted(offline[output].items()):
@@ -271,3 +275,10 @@ def assert_settled_windows_equal(
                 assert online[output].get(start) == totals, f"{output} window {start} differs"
                 compared += 1
     return compared
+
+
+def settings_from(env: Mapping[str, str], group: type[Any] = Settings) -> Any:
+    """Settings read, the way the commands read them, from exactly these variables."""
+    others = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    with mock.patch.dict(os.environ, {**others, **env}, clear=True):
+        return load(group)

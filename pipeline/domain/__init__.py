@@ -1,18 +1,12 @@
 """The journey core: pure, deterministic Python with time passed in (no Kafka, no clock)."""
 
 from .carts import CartPolicy
+from .deadlines import advance, next_deadline
 from .engine import JourneyEngine, Step
 from .events import STAGES, Event, InvalidEvent, format_time, parse_time, stable_id
 from .identity import absorb, detach
-from .journey import (
-    Count,
-    JourneyPolicy,
-    JourneyState,
-    Outputs,
-    advance,
-    next_deadline,
-    process,
-)
+from .journey import process
+from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
 from .sessions import SessionPolicy
 from .stages import StageRules, default_rules
 from .timers import TimerQueue

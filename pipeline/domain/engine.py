@@ -15,24 +15,11 @@ from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, NamedTuple
 
 from .analytics.table import AnalyticsTable
+from .deadlines import advance, empty, expire_due, expires_at, next_deadline
 from .events import Event
 from .identity import absorb, detach
-from .journey import (
-    Count,
-    JourneyPolicy,
-    JourneyState,
-    Outputs,
-    advance,
-    empty,
-    expire_due,
-    expires_at,
-    hold,
-    joins,
-    next_deadline,
-    pending_since,
-    process,
-    stitch_wanted,
-)
+from .journey import hold, joins, pending_since, process, stitch_wanted
+from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
 from .timers import TimerQueue
 from .vocabulary import Outcome
 

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .deadlines import record_transition
 from .events import Event
-from .journey import (
-    Count,
-    JourneyPolicy,
-    JourneyState,
-    Outputs,
-    record_transition,
-    replay_parked,
-    report_merge,
-)
+from .journey import replay_parked, report_merge
+from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
 from .sessions import absorb_sessions
 from .stages import current_stage
 

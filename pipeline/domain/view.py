@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .events import format_time
-from .journey import JourneyState
+from .journey_state import JourneyState
 from .records import items_view
 from .vocabulary import SCHEMA_VERSION
 

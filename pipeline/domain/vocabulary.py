@@ -94,6 +94,8 @@ class Reason:
     LATE: Final = "late"
     PARTIAL: Final = "partial"
     """Processed without a malformed part, which was dropped (`JOURNEY_DRIFT=omit`)."""
+    MALFORMED_ROW: Final = "malformed_row"
+    """Offline CSV inputs: a row whose fields do not match the header."""
     ALL: Final = (
         MALFORMED_JSON,
         NOT_AN_OBJECT,
@@ -106,6 +108,7 @@ class Reason:
         OVERSIZE,
         LATE,
         PARTIAL,
+        MALFORMED_ROW,
     )
 
 

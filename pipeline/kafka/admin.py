@@ -6,49 +6,24 @@ auto-create them on first produce with its own partition count.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from ..config import Settings
-from ..topics import PUBLIC_TOPICS, changelog_topic, owners_topic, route_topic
+from ..config import ConfigError, KafkaSettings
+from ..topics import EVENTS, PUBLIC_TOPICS, changelog_topic, owners_topic, route_topic
+from .connection import client_options
 
 __all__ = [
     "TopicSpec",
-    "aiokafka_options",
-    "client_options",
+    "check_partitions",
     "ensure_topics",
     "internal_topics",
     "list_topics",
 ]
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    """kafka-python connection options (TLS/SASL) from the settings."""
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_security_protocol.startswith("SASL"):
-        options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=settings.kafka_sasl_password,
-        )
-    if settings.kafka_ssl_cafile:
-        options["ssl_cafile"] = settings.kafka_ssl_cafile
-    return options
-
-
-def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection options: kafka-python's, with the CA bundle as an SSL context."""
-    options = client_options(settings)
-    cafile = options.pop("ssl_cafile", None)
-    if settings.kafka_security_protocol.endswith("SSL"):
-        options["ssl_context"] = ssl.create_default_context(cafile=cafile)
-    return options
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +33,7 @@ class TopicSpec:
     compacted: bool = False
 
 
-def internal_topics(settings: Settings) -> list[TopicSpec]:
+def internal_topics(settings: KafkaSettings) -> list[TopicSpec]:
     """The worker's own topics: the state changelog, the routing topic, the owner directory."""
     return [
         TopicSpec(changelog_topic(settings.app_id), settings.partitions, compacted=True),
@@ -68,7 +43,7 @@ def internal_topics(settings: Settings) -> list[TopicSpec]:
 
 
 def ensure_topics(
-    settings: Settings, bootstrap: str, internal: bool = True, extra: Iterable[TopicSpec] = ()
+    settings: KafkaSettings, bootstrap: str, internal: bool = True, extra: Iterable[TopicSpec] = ()
 ) -> list[str]:
     """Create the public (and internal, and `extra`) topics that do not exist yet.
 
@@ -102,11 +77,23 @@ def ensure_topics(
         admin.close()
 
 
-def list_topics(settings: Settings, bootstrap: str) -> dict[str, int]:
+def list_topics(settings: KafkaSettings, bootstrap: str) -> dict[str, int]:
     """Topic name to partition count."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, **client_options(settings))
     try:
         described = admin.describe_topics()
-        return {t["topic"]: len(t["partitions"]) for t in described}
+        return {t["name"]: len(t["partitions"]) for t in described}
     finally:
         admin.close()
+
+
+def check_partitions(settings: KafkaSettings, bootstrap: str) -> None:
+    """The input and route topics must have JOURNEY_PARTITIONS partitions: journeys are
+    placed by that count. Raises `ConfigError` naming the topic and both counts."""
+    found = list_topics(settings, bootstrap)
+    for topic in (EVENTS, route_topic(settings.app_id)):
+        if found.get(topic, settings.partitions) != settings.partitions:
+            raise ConfigError(
+                f"{topic} has {found[topic]} partitions but JOURNEY_PARTITIONS is"
+                f" {settings.partitions}: set it to the topic's partition count"
+            )

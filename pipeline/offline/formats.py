@@ -8,7 +8,10 @@
 - `snowplow`: Snowplow atomic events CSV with a header row.
 
 CSV rows become contract events; a row that cannot make a valid event still
-becomes one, so the normal validation dead-letters it with a reason.
+becomes one, so the normal validation dead-letters it with a reason. A row whose
+fields do not match the header makes no event: it is an `InputRecord` with its
+`problem`, dead-lettered as `malformed_row`. Every record carries the file line
+it starts on (1-based, blank lines counted), which its dead letter names.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ import csv
 import gzip
 import io
 import sys
-from collections.abc import Iterator
-from typing import IO, Any, cast
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
 from ..domain import stable_id
 
-__all__ = ["FORMATS", "open_input", "read_records"]
+__all__ = ["FORMATS", "InputRecord", "open_input", "read_records"]
 
 FORMATS = ("jsonl", "rees46", "snowplow")
 
@@ -45,26 +48,73 @@ def open_input(path: str) -> IO[bytes]:
     return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
-def read_records(handle: IO[bytes], fmt: str) -> Iterator[bytes]:
-    """Raw event records (JSON bytes) from an input in format `fmt`."""
+class InputRecord(NamedTuple):
+    """One record of an input file."""
+
+    line: int
+    """The file line it starts on (1-based, blank lines counted)."""
+    value: bytes
+    """The event record (JSON); with a `problem`, the row as it is in the file."""
+    problem: str | None = None
+    """Why the row makes no event (a dead letter `malformed_row`)."""
+
+
+def read_records(handle: IO[bytes], fmt: str) -> Iterator[InputRecord]:
+    """The records of an input in format `fmt`."""
     if fmt == "jsonl":
-        for line in handle:
+        for number, line in enumerate(handle, 1):
             line = line.strip()
             if line:
-                yield line
+                yield InputRecord(number, line)
         return
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
     try:
-        rows = csv.DictReader(text)
+        rows = _Rows(text)
         if fmt == "rees46":
             yield from _rees46(rows)
         else:
-            for row in rows:
-                yield orjson.dumps(_snowplow_event(row))
+            for number, row in rows:
+                yield InputRecord(number, orjson.dumps(_snowplow_event(row)))
+        yield from rows.malformed
     finally:
         text.detach()
+
+
+class _Rows:
+    """A CSV file's rows under its header, each with the line it starts on. A row whose
+    fields do not match the header is not yielded: it waits in `malformed` as a record
+    with its problem and its lines as they are in the file."""
+
+    def __init__(self, text: Iterable[str]) -> None:
+        self.lines: list[str] = []
+        self.reader = csv.DictReader(self._remember(text))
+        self.malformed: list[InputRecord] = []
+
+    def _remember(self, text: Iterable[str]) -> Iterator[str]:
+        for line in text:
+            self.lines.append(line)
+            yield line
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        reader = self.reader
+        header = reader.fieldnames or ()  # reads the header line(s)
+        ended, self.lines = reader.line_num, []
+        for row in reader:
+            lines, self.lines = self.lines, []
+            start = ended + 1 + sum(1 for line in lines if not line.strip())
+            ended = reader.line_num
+            if None in row or None in row.values():
+                found = len(header) + len(row.get(None) or ()) if None in row else sum(
+                    value is not None for value in row.values()
+                )  # fmt: skip
+                self.malformed.append(InputRecord(
+                    start, "".join(lines).strip().encode(),
+                    f"line {start} has {found} fields; the header has {len(header)}",
+                ))  # fmt: skip
+                continue
+            yield start, row
 
 
 def _csv_time(value: str) -> str:
@@ -94,28 +144,29 @@ def _rees46_product(row: dict[str, str]) -> dict[str, Any]:
     return product
 
 
-def _rees46(rows: Iterator[dict[str, str]]) -> Iterator[bytes]:
+def _rees46(rows: Iterable[tuple[int, dict[str, str]]]) -> Iterator[InputRecord]:
     order: dict[str, Any] | None = None
     order_key: tuple[str, str, str] | None = None
-    for row in rows:
+    order_line = 0
+    for line, row in rows:
         kind = row.get("event_type", "")
         key = (row.get("user_id", ""), row.get("user_session", ""), row.get("event_time", ""))
         if order is not None and (kind != "purchase" or key != order_key):
-            yield orjson.dumps(order)
+            yield InputRecord(order_line, orjson.dumps(order))
             order = None
         event = _rees46_event(row, kind)
         if kind == "purchase":
             if order is None:
-                order, order_key = event, key
+                order, order_key, order_line = event, key, line
             else:
                 order["order"]["items"].append(event["order"]["items"][0])
                 order["order"]["value"] = round(
                     order["order"]["value"] + event["order"]["value"], 2
                 )
             continue
-        yield orjson.dumps(event)
+        yield InputRecord(line, orjson.dumps(event))
     if order is not None:
-        yield orjson.dumps(order)
+        yield InputRecord(order_line, orjson.dumps(order))
 
 
 def _rees46_event(row: dict[str, str], kind: str) -> dict[str, Any]:

@@ -36,13 +36,13 @@ from ..domain import (
     Reason,
 )
 from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
-from .formats import FORMATS
+from .formats import FORMATS, InputRecord
 
 __all__ = ["Summary", "process_records"]
 
 _Valid = tuple[int, bool, int, bytes, tuple[Part, ...]]
-"""A valid record: its event time, whether it is anonymous-only, its index, its bytes, the
-parts dropped from it (sorted as they are, the first three order the run)."""
+"""A valid record: its event time, whether it is anonymous-only, its line in the input, its
+bytes, the parts dropped from it (sorted as they are, the first three order the run)."""
 
 
 @dataclass(slots=True)
@@ -54,6 +54,8 @@ class Summary:
     dead_letters: Counter[str] = field(default_factory=Counter)
     fields_dropped: Counter[str] = field(default_factory=Counter)
     core: Counter[str] = field(default_factory=Counter)
+    rule_matches: dict[str, int] = field(default_factory=dict)
+    """Events matched by each stage rule, every rule listed (0: it never fired)."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +67,7 @@ class Summary:
             "dead_letters_by_reason": dict(self.dead_letters),
             "fields_dropped": dict(self.fields_dropped),
             "counters": dict(sorted(self.core.items())),
+            "matches_by_rule": self.rule_matches,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.records / self.seconds) if self.seconds else None,
         }
@@ -80,6 +83,11 @@ class Summary:
         ):
             lines.append(f"{title}:")
             lines += [f"  {name:<32} {n:>10}" for name, n in sorted(counts.items())] or ["  (none)"]
+        lines.append("matches by stage rule:")
+        lines += [
+            f"  {rule:<32} {n:>10}" + ("  never matched" if not n else "")
+            for rule, n in self.rule_matches.items()
+        ]
         refused = self.outcomes["invalid"]
         if refused * 2 > self.records:
             lines.append(
@@ -108,12 +116,16 @@ class _Files:
             if output == Output.TRANSITIONS:
                 summary.to_stage[record["to_stage"]] += 1
         summary.core.update(out.counts)
+        matches = summary.rule_matches
+        for rule, n in out.rule_matches.items():
+            matches[rule] += n
         out.records.clear()
         out.counts.clear()
+        out.rule_matches.clear()
 
-    def dead(self, reason: str, error: str, raw: bytes, index: int, event: Event | None) -> None:
+    def dead(self, reason: str, error: str, raw: bytes, line: int, event: Event | None) -> None:
         record = dead_letter(
-            reason, error, raw, received_at=int(time.time() * 1000), offset=index, event=event
+            reason, error, raw, received_at=int(time.time() * 1000), offset=line, event=event
         )
         self.handles["dead_letter"].write(orjson.dumps(record) + b"\n")
         self.summary.dead_letters[reason] += 1
@@ -132,7 +144,7 @@ def _progress(total: int | None) -> Progress:
 
 
 def process_records(
-    records: Iterable[bytes],
+    records: Iterable[InputRecord | bytes],
     policy: JourneyPolicy,
     out_dir: Path,
     decoder: EventDecoder,
@@ -144,7 +156,7 @@ def process_records(
     for the clock-skew guard. With `policy.analytics`, the windowed analytics are written
     too, as one part (`part` 0).
     """
-    summary = Summary()
+    summary = Summary(rule_matches={rule.id: 0 for rule in policy.rules.rules})
     received_at = int(time.time() * 1000) if received_at is None else received_at
     started = time.perf_counter()
     with ExitStack() as stack:
@@ -152,20 +164,26 @@ def process_records(
         progress = stack.enter_context(_progress(None))
         reading = progress.add_task("validating", total=None)
         valid: list[_Valid] = []
-        for index, raw in enumerate(records):
+        for index, record in enumerate(records):
+            item = record if isinstance(record, InputRecord) else InputRecord(index + 1, record)
+            line, raw, problem = item.line, item.value, item.problem
             summary.records += 1
+            if problem is not None:
+                summary.outcomes["invalid"] += 1
+                files.dead(Reason.MALFORMED_ROW, problem, raw, line, None)
+                continue
             try:
                 decoded = decoder.decode(raw, received_at)
             except InvalidEvent as error:
                 summary.outcomes["invalid"] += 1
-                files.dead(error.reason, str(error), raw, index, None)
+                files.dead(error.reason, str(error), raw, line, None)
                 continue
             event, drops = decoded
             if drops:
                 summary.fields_dropped.update(drop.field for drop in drops)
-                files.dead(Reason.PARTIAL, describe(drops), raw, index, event)
+                files.dead(Reason.PARTIAL, describe(drops), raw, line, event)
             anonymous = event.customer_id is None
-            valid.append((event.occurred_at, anonymous, index, raw, decoded.parts))
+            valid.append((event.occurred_at, anonymous, line, raw, decoded.parts))
             if index % 10_000 == 0:
                 progress.update(reading, completed=index)
         progress.remove_task(reading)
@@ -178,8 +196,8 @@ def process_records(
 
 
 def _decoded(valid: list[_Valid]) -> Iterator[tuple[int, bytes, Event]]:
-    for _t, _anonymous, index, raw, parts in valid:
-        yield index, raw, decode_again(raw, parts)
+    for _t, _anonymous, line, raw, parts in valid:
+        yield line, raw, decode_again(raw, parts)
 
 
 def _run(
@@ -190,11 +208,11 @@ def _run(
     advance_bar: Any,
 ) -> None:
     out = Outputs()
-    for n, (index, raw, event) in enumerate(_decoded(valid), 1):
+    for n, (line, raw, event) in enumerate(_decoded(valid), 1):
         step = engine.ingest(event, out)
         summary.outcomes[step.outcome] += 1
         if step.late_by is not None:
-            files.dead(Reason.LATE, late_error(step.late_by), raw, index, event)
+            files.dead(Reason.LATE, late_error(step.late_by), raw, line, event)
         files.write(out)
         if n % 10_000 == 0:
             advance_bar(n)

@@ -13,16 +13,16 @@ from collections.abc import Sequence
 
 from kafka import KafkaProducer
 
-from ..config import Settings
+from ..config import KafkaSettings
 from ..domain.view import key_problem
-from ..kafka.admin import client_options
+from ..kafka.connection import client_options
 from ..topics import route_topic
 from ..worker.routing import FORGET, partitioner, seal
 
 __all__ = ["request_erasure"]
 
 
-def request_erasure(keys: Sequence[str], settings: Settings, bootstrap: str) -> int:
+def request_erasure(keys: Sequence[str], settings: KafkaSettings, bootstrap: str) -> int:
     """Send one erasure request per key; returns how many were delivered."""
     for key in keys:
         problem = key_problem(key)

@@ -16,10 +16,11 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ..config import Settings
+from ..config import KafkaSettings
 from ..contract.codec import EventDecoder
 from ..domain import InvalidEvent
-from ..kafka.admin import client_options
+from ..kafka.connection import client_options
+from ..offline.formats import InputRecord
 from ..topics import EVENTS
 
 __all__ = ["Pacing", "SendRecord", "keyed", "send_records"]
@@ -33,9 +34,10 @@ class SendRecord:
     """Event time in epoch ms, when known (used to keep the original timing)."""
 
 
-def keyed(records: Iterable[bytes], decoder: EventDecoder) -> Iterator[SendRecord]:
-    """Raw records with their journey key and event time (both None when invalid)."""
-    for raw in records:
+def keyed(records: Iterable[InputRecord], decoder: EventDecoder) -> Iterator[SendRecord]:
+    """Raw records with their journey key and event time (both None when invalid: the
+    worker dead-letters them, a malformed CSV row as the line it is in the file)."""
+    for _line, raw, _problem in records:
         try:
             event = decoder.decode(raw, int(time.time() * 1000)).event
         except InvalidEvent:
@@ -69,7 +71,7 @@ class Pacing:
         return delay
 
 
-def producer(settings: Settings, bootstrap: str, **options: Any) -> KafkaProducer:
+def producer(settings: KafkaSettings, bootstrap: str, **options: Any) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=5,
@@ -81,7 +83,7 @@ def producer(settings: Settings, bootstrap: str, **options: Any) -> KafkaProduce
 
 def send_records(
     records: Iterable[SendRecord],
-    settings: Settings,
+    settings: KafkaSettings,
     bootstrap: str,
     pacing: Pacing = Pacing(),
     on_sent: Callable[[int], None] = lambda n: None,

@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from ..config import parse_duration
 from ..domain import Output
 from ..domain.analytics import DIMENSIONS
 from ..domain.analytics.rollup import Rollup
 from ..domain.analytics.views import friction_view, funnel_ids, funnel_view, paths_view, voc_view
+from ..durations import parse_duration
 from ..topics import OUTPUT_FILES
 from ..worker.map_page import SPANS, map_page
 

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from ..config import Settings
-from ..kafka.admin import client_options
+from ..config import KafkaSettings
+from ..kafka.connection import client_options
 
 __all__ = ["describe", "describe_bytes", "follow"]
 
@@ -74,7 +74,7 @@ def describe_bytes(value: bytes) -> str:
 
 
 def follow(
-    settings: Settings,
+    settings: KafkaSettings,
     bootstrap: str,
     topic: str,
     from_beginning: bool,

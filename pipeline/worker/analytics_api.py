@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..config import parse_duration
 from ..domain.analytics import DIMENSIONS
 from ..domain.analytics.views import friction_view, funnel_ids, funnel_view, paths_view, voc_view
+from ..durations import parse_duration
 from .analytics_view import AnalyticsView
 from .map_page import map_page
 

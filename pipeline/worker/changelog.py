@@ -7,7 +7,8 @@ journey is removed), one per input position
 (`\\x00clock/{partition}`: its source's progress, its aligned watermark and its
 analytics' horizon), and one per analytics window held
 (`\\x00window/{partition}/{start}`; a tombstone once it leaves memory). Every
-value is `[partition, data]`.
+value is `[STATE_FORMAT, partition, data]`; recovery refuses another format with
+an error that says what to do, rather than misread it.
 
 Recovery appends a one-record fence to each partition it is about to read and
 reads up to it, so no record is missed whatever high watermark the broker
@@ -29,6 +30,8 @@ from .publisher import Message
 
 __all__ = [
     "FENCE_KEY",
+    "STATE_FORMAT",
+    "StateFormatError",
     "Recovered",
     "clock_write",
     "position_write",
@@ -37,6 +40,14 @@ __all__ = [
     "state_write",
     "window_write",
 ]
+
+STATE_FORMAT = 1
+"""The version of the changelog's values; bump it with any change to what they hold."""
+
+
+class StateFormatError(RuntimeError):
+    """The changelog holds state this build cannot read; the message says what to do."""
+
 
 FENCE_KEY = b"\x00recovery-fence"
 """Key of the fence tombstones (no journey key starts with a NUL byte)."""
@@ -47,24 +58,25 @@ _WINDOW = b"\x00window/"
 
 def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
     """A journey's state, or a tombstone when it was removed (None)."""
-    value = None if state is None else encode([partition, state.to_data()])
+    value = None if state is None else encode([STATE_FORMAT, partition, state.to_data()])
     return (topic, key.encode(), value, partition)
 
 
 def position_write(topic: str, partition: int, input_topic: str, expected: int) -> Message:
     key = _POSITION + f"{input_topic}/{partition}".encode()
-    return (topic, key, encode([partition, expected]), partition)
+    return (topic, key, encode([STATE_FORMAT, partition, expected]), partition)
 
 
 def window_write(topic: str, partition: int, start: int, window: Window | None) -> Message:
     """An analytics window's counts, or a tombstone when it left memory (None)."""
-    data = None if window is None else [partition, window.to_data()]
+    data = None if window is None else [STATE_FORMAT, partition, window.to_data()]
     value = None if data is None else orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
     return (topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
 
 
 def clock_write(topic: str, partition: int, clock: list[Any]) -> Message:
-    return (topic, _CLOCK + str(partition).encode(), encode([partition, clock]), partition)
+    value = encode([STATE_FORMAT, partition, clock])
+    return (topic, _CLOCK + str(partition).encode(), value, partition)
 
 
 @dataclass
@@ -82,7 +94,7 @@ def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Rec
     """The state of `partitions` from the changelog's latest value per key."""
     restored = {p: Recovered() for p in partitions}
     for key, value in latest.items():
-        partition, data = orjson.loads(value)
+        partition, data = _versioned(key, orjson.loads(value))
         part = restored.get(partition)
         if part is None:
             continue
@@ -96,6 +108,17 @@ def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Rec
         else:
             part.states.append(JourneyState.from_data(data))
     return restored
+
+
+def _versioned(key: bytes, value: list[Any]) -> tuple[int, Any]:
+    if len(value) == 3 and value[0] == STATE_FORMAT:
+        return value[1], value[2]
+    found = f"format {value[0]}" if len(value) == 3 else "no format version (an earlier build)"
+    raise StateFormatError(
+        f"the changelog's record {key!r} has {found}; this build reads format {STATE_FORMAT}."
+        " Start with a new JOURNEY_APP_ID (the state is rebuilt from the input topic's"
+        " retention), or run the build that wrote it"
+    )
 
 
 class ChangelogReader(Protocol):

@@ -34,6 +34,7 @@ from ..gc_policy import freeze_startup
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 from .analytics_view import AnalyticsView
 from .changelog import FENCE_KEY, read_to_fences, recovered
+from .gauges import update_gauges
 from .metrics import Metrics
 from .owners import OwnerDirectory
 from .processing import Batch, Processor
@@ -57,14 +58,23 @@ _POLLING_S = 1.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands a rebalance to the worker. A failure stops the worker: aiokafka would log it
+    and consume on without the partitions' state."""
+
     def __init__(self, worker: JourneyWorker) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self.worker.on_revoked({tp.partition for tp in revoked})
+        try:
+            await self.worker.on_revoked({tp.partition for tp in revoked})
+        except Exception as error:
+            self.worker.fail(error)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.worker.on_assigned({tp.partition for tp in assigned})
+        try:
+            await self.worker.on_assigned({tp.partition for tp in assigned})
+        except Exception as error:
+            self.worker.fail(error)
 
 
 class JourneyWorker:
@@ -93,10 +103,12 @@ class JourneyWorker:
         self.lock = asyncio.Lock()
         self.ready = False
         self.stopping = asyncio.Event()
+        self.failure: Exception | None = None
+        """What stopped the worker, raised by `run` once its clients are stopped."""
         self.url = settings.advertised_url or f"http://{socket.gethostname()}:{settings.web_port}"
         self.owners = OwnerDirectory(owners_topic(settings.app_id), self.url)
         self.analytics = (
-            AnalyticsView(settings.analytics_keep_ms, self.metrics)
+            AnalyticsView(settings.analytics_keep, self.metrics)
             if settings.analytics == "on"
             else None
         )
@@ -121,7 +133,7 @@ class JourneyWorker:
         """Consume until `stopping` is set; then finish the batch in hand and leave the group."""
         await self.producer.start()
         await self.state_producer.start()
-        await self._check_partitions()
+        await self._count_partitions()
         self.publisher.start()
         await self.consumer.start()
         directory_reader = self.reader()
@@ -142,7 +154,7 @@ class JourneyWorker:
                 self.publisher.raise_failure()
                 batch = await self.consumer.getmany(timeout_ms=100)
                 records = [r for rs in batch.values() for r in rs]
-                if records:
+                if records and not self.stopping.is_set():
                     await self._batch(records)
             await self.publisher.drain()
         finally:
@@ -156,19 +168,21 @@ class JourneyWorker:
             await self.consumer.stop()
             await self.producer.stop()
             await self.state_producer.stop()
+        if self.failure is not None:
+            raise self.failure
 
-    async def _check_partitions(self) -> None:
-        """Read the partition counts of the topics sent to by key; the input and route topics
-        must have JOURNEY_PARTITIONS (journeys are placed by that count)."""
+    def fail(self, error: Exception) -> None:
+        """Stop the worker; `run` raises `error` once the clients are stopped."""
+        log.error("stopping: %s", error)
+        self.failure = error
+        self.stopping.set()
+
+    async def _count_partitions(self) -> None:
+        """The partition counts of the topics sent to by key (checked against
+        JOURNEY_PARTITIONS before the worker starts: `pipeline.kafka.admin`)."""
         counts = self.sink.partition_counts
         for topic in (EVENTS, self.route_topic, DEAD_LETTER, *OUTPUT_TOPICS.values()):
             counts[topic] = len(await self.producer.partitions_for(topic))
-        for topic in (EVENTS, self.route_topic):
-            if counts[topic] != self.settings.partitions:
-                raise RuntimeError(
-                    f"{topic} has {counts[topic]} partitions but JOURNEY_PARTITIONS is"
-                    f" {self.settings.partitions}: set it to the topic's partition count"
-                )
 
     async def broker_problem(self) -> str:
         """Why the broker cannot be reached ('' when it can); asked at most every 5 s."""
@@ -314,7 +328,8 @@ class JourneyWorker:
                     self.publisher.submit(flush)
                 ticks += 1
                 if ticks % _GAUGES_EVERY == 0:
-                    self.processor.update_gauges()
+                    processor = self.processor
+                    update_gauges(self.metrics, processor.assigned.values(), processor.positions)
                     self._update_lag()
 
     def _update_lag(self) -> None:

@@ -14,7 +14,8 @@ from .. import CORE_MODE
 from ..config import Settings
 from ..domain import JourneyPolicy
 from ..gc_policy import time_pauses
-from ..kafka.admin import aiokafka_options, ensure_topics
+from ..kafka.admin import check_partitions, ensure_topics
+from ..kafka.connection import aiokafka_options
 from .loop import JourneyWorker
 from .web import serve
 
@@ -31,6 +32,7 @@ def run_worker(settings: Settings, bootstrap: str, policy: JourneyPolicy) -> Non
     created = ensure_topics(settings, bootstrap)
     if created:
         log.info("created topics %s", created)
+    check_partitions(settings, bootstrap)
     asyncio.run(_main(settings, bootstrap, policy))
 
 
@@ -53,10 +55,10 @@ def clients(
         group_id=settings.app_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=settings.session_timeout_ms,
-        heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 10),
+        session_timeout_ms=settings.kafka_session_timeout,
+        heartbeat_interval_ms=max(1000, settings.kafka_session_timeout // 10),
         max_poll_records=settings.batch_size,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait,
         partition_assignment_strategy=(RangePartitionAssignor,),
         **options,
     )

@@ -156,6 +156,11 @@ class Metrics:
             "journey_table_keys", "Keys held in a state table on this worker.",
             ["table"], registry=r,
         )  # fmt: skip
+        self.rule_matches = Counter(
+            "journey_rule_matches_total",
+            "Events matched, by stage rule (a rule that stays at 0 never fires).",
+            ["rule"], registry=r,
+        )  # fmt: skip
         self.core = Counter(
             "journey_core_decisions_total",
             "What the journey core counted (sessions opened, capped state, ...).",
@@ -296,6 +301,15 @@ class Metrics:
                 self.transitions.labels(record["from_stage"] or NO_STAGE, record["to_stage"]).inc()
         for output, n in analytics.items():
             self.analytics_records.labels(output).inc(n)
+
+    def know_rules(self, rule_ids: Iterable[str]) -> None:
+        """Every stage rule's series, at zero until it matches."""
+        for rule in rule_ids:
+            self.rule_matches.labels(rule)
+
+    def count_rule_matches(self, matches: dict[str, int]) -> None:
+        for rule, n in matches.items():
+            self.rule_matches.labels(rule).inc(n)
 
     def count_core(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():

@@ -26,14 +26,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from ..config import Settings
 from ..contract.codec import dead_letter, encode, late_error
 from ..contract.drift import describe
 from ..domain import (
-    NO_STAGE,
-    STAGES,
     Event,
     InvalidEvent,
     JourneyEngine,
@@ -43,6 +41,7 @@ from ..domain import (
     Outputs,
     Reason,
 )
+from ..policy import event_decoder
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS
 from .changelog import Recovered, clock_write, position_write, state_write, window_write
 from .compact_states import CompactStates
@@ -107,14 +106,15 @@ class Processor:
         self.settings = settings
         self.policy = policy
         self.metrics = metrics
+        metrics.know_rules(rule.id for rule in policy.rules.rules)
         self.route_topic = route_topic
         self.changelog_topic = changelog_topic
         self.sources = settings.partitions
-        self.decoder = settings.decoder()
+        self.decoder = event_decoder(settings)
         self.partition_of = partitioner(settings.partitions, settings.input_partitioner)
         self.assigned: dict[int, Assigned] = {}
         self.positions = Positions()
-        self.announcer = Announcer(settings.mark_interval_ms / 1000)
+        self.announcer = Announcer(settings.mark_interval / 1000)
         self.guess = PartitionerGuess(settings.partitions)
         self.clocks_changed: set[int] = set()
         self.ends: dict[int, int] = {}
@@ -128,7 +128,7 @@ class Processor:
         for partition, part in restored.items():
             for topic, expected in part.positions.items():
                 self.positions.restore((topic, partition), expected)
-            disorder = self.settings.max_disorder_ms
+            disorder = self.settings.max_disorder
             engine = JourneyEngine(
                 self.policy,
                 CompactStates(self.settings.decoded_journeys),
@@ -147,7 +147,7 @@ class Processor:
                 source = Source(part.clock[0], now, own is not None and own.routes)
             engine.restore(part.states, alignment.value)
             if engine.analytics is not None:
-                horizon = part.clock[2] if part.clock and len(part.clock) > 2 else 0
+                horizon = part.clock[2] if part.clock else 0
                 engine.analytics.restore(part.windows, horizon)
             self.assigned[partition] = Assigned(engine, source, alignment, now)
             self.announcer.forget(partition)
@@ -274,11 +274,8 @@ class Processor:
             event = origin.event()
             self._step(part, event, origin, batch, header["key"], record.partition)
         elif routed.kind == MARK:
-            marks = header.get("marks") or [  # an earlier build's record: one source
-                [header[f] for f in ("src", "wm", "engine", "idle")] + [header.get("end", -1)]
-            ]
             alignment = part.alignment
-            rose = [alignment.mark(*m) for m in marks if m[0] != record.partition]
+            rose = [alignment.mark(*m) for m in header["marks"] if m[0] != record.partition]
             if any(rose):  # (its own source is marked directly)
                 engine.observe(alignment.value, out)
             self.clocks_changed.add(record.partition)
@@ -375,7 +372,7 @@ class Processor:
         source is idle and which got no record for the idle time lets time pass by the
         wall clock (abandonments go out without a further event)."""
         batch = Batch()
-        idle_after = self.settings.idle_after_ms / 1000
+        idle_after = self.settings.idle_after / 1000
         for partition, part in self.assigned.items():
             was_idle = part.source.idle
             part.source.check_idle(now, idle_after, caught_up(partition))
@@ -411,6 +408,7 @@ class Processor:
         metrics.count_outcomes(batch.outcomes)
         metrics.count_records(out.records)
         metrics.count_core(out.counts)
+        metrics.count_rule_matches(out.rule_matches)
         topic = self.changelog_topic
         writes = [
             state_write(topic, partition, key, part.engine.states.get(key))
@@ -432,23 +430,3 @@ class Processor:
             writes.append(clock_write(topic, partition, self.assigned[partition].clock()))
         self.clocks_changed.clear()
         return Flush(messages, writes, offsets, batch.timestamps)
-
-    # -- gauges ---------------------------------------------------------------
-
-    def update_gauges(self) -> None:
-        metrics, assigned = self.metrics, self.assigned.values()
-        summaries = [cast(CompactStates, a.engine.states).summary() for a in assigned]
-        metrics.table_keys.labels("journeys").set(sum(len(a.engine.states) for a in assigned))
-        for stage in (NO_STAGE, *STAGES):
-            metrics.stages.labels(stage).set(
-                sum(s.stages[None if stage == NO_STAGE else stage] for s in summaries)
-            )
-        metrics.table_keys.labels("timers").set(sum(len(a.engine.timers) for a in assigned))
-        windows = [len(a.engine.analytics.windows) for a in assigned if a.engine.analytics]
-        metrics.table_keys.labels("analytics_windows").set(sum(windows))
-        metrics.open_sessions.set(sum(s.sessions for s in summaries))
-        metrics.open_carts.set(sum(s.carts for s in summaries))
-        metrics.stuck.set(len(self.positions.stuck()))
-        marks = [a.alignment.value for a in assigned if a.alignment.value]
-        if marks:
-            metrics.watermark.set(min(marks) / 1000)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..config import reveal
 from .analytics_api import add_routes
 from .query import Handler, customer_handler
 
@@ -83,7 +84,10 @@ def routes(worker: JourneyWorker) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    customers = bearer_only(worker.settings.api_token, customer_handler(worker))
+    customers = bearer_only(
+        reveal(worker.settings.api_token),
+        customer_handler(worker),
+    )
     app.router.add_get("/customers/{key:.+}", customers)
     if worker.analytics is not None:
         add_routes(app, worker.analytics)

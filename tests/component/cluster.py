@@ -41,7 +41,7 @@ PARTITIONS = 4
 
 def cluster_settings(by: str = "murmur2") -> Settings:
     """Four partitions, the input partitioner `by`, sources idle after 2 s."""
-    return Settings(partitions=PARTITIONS, input_partitioner=by, idle_after_ms=2000)
+    return Settings(partitions=PARTITIONS, input_partitioner=by, idle_after=2000)
 
 
 @dataclass(frozen=True)

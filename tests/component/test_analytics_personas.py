@@ -17,6 +17,7 @@ from pipeline.domain import Output, format_time
 from pipeline.domain.analytics.rollup import Rollup
 from pipeline.domain.analytics.views import funnel_view, paths_view, voc_view
 from pipeline.offline.runner import process_records
+from pipeline.policy import event_decoder, journey_policy
 from pipeline.topics import OUTPUT_FILES, OUTPUT_TOPICS
 
 from ..support import clock_events, read_jsonl
@@ -87,7 +88,9 @@ def check(rollup: Rollup) -> None:
 
 def test_offline_recovers_the_planted_funnel_drop_offs_and_nps(tmp_path):
     records = traffic()
-    process_records([v for _k, v in records], Settings().policy(), tmp_path, Settings().decoder())
+    process_records(
+        [v for _k, v in records], journey_policy(Settings()), tmp_path, event_decoder(Settings())
+    )
     rollup = Rollup()
     for output in Output.ANALYTICS:
         rollup.add_all(output, read_jsonl(tmp_path / OUTPUT_FILES[output]))
@@ -96,7 +99,7 @@ def test_offline_recovers_the_planted_funnel_drop_offs_and_nps(tmp_path):
 
 def test_the_stream_recovers_them_too():
     records = traffic()
-    cluster = Cluster(cluster_settings(), policy=Settings().policy())
+    cluster = Cluster(cluster_settings(), policy=journey_policy(Settings()))
     cluster.produce(records, by="murmur2", timestamp=2_000_000_000_000)
     cluster.start_worker({0, 1})
     cluster.start_worker({2, 3})

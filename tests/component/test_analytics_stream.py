@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.offline.runner import process_records
+from pipeline.policy import event_decoder, journey_policy
 from pipeline.topics import OUTPUT_TOPICS
 
 from ..support import (
@@ -38,8 +39,8 @@ def settled_before(cluster: Cluster) -> int:
 @pytest.mark.parametrize("by", ["murmur2", "crc32"])
 def test_the_streams_analytics_equal_the_offline_ones_window_by_window(by, tmp_path):
     records = known_customers(4000, 120, seed=17, partitions=PARTITIONS, by=by, anonymous=True)
-    policy = Settings().policy()
-    process_records([v for _k, v in records], policy, tmp_path, Settings().decoder(), RECEIVED)
+    policy = journey_policy(Settings())
+    process_records([v for _k, v in records], policy, tmp_path, event_decoder(Settings()), RECEIVED)
     offline = offline_analytics(tmp_path)
     cluster = Cluster(cluster_settings("murmur2"), policy=policy)
     cluster.produce(records, by=by, timestamp=RECEIVED)
@@ -52,8 +53,8 @@ def test_the_streams_analytics_equal_the_offline_ones_window_by_window(by, tmp_p
 
 def test_a_crash_loses_and_doubles_no_analytics(tmp_path):
     records = known_customers(4000, 120, seed=19, partitions=PARTITIONS, by="crc32")
-    policy = Settings().policy()
-    process_records([v for _k, v in records], policy, tmp_path, Settings().decoder(), RECEIVED)
+    policy = journey_policy(Settings())
+    process_records([v for _k, v in records], policy, tmp_path, event_decoder(Settings()), RECEIVED)
     cluster = Cluster(cluster_settings(), policy=policy)
     cluster.produce(records, by="crc32", timestamp=RECEIVED)
     first = cluster.start_worker({0, 1, 2, 3})

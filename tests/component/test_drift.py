@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import random
-from dataclasses import replace
 
 import orjson
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.domain import JourneyPolicy, Reason
 from pipeline.offline.runner import process_records
+from pipeline.policy import event_decoder
 from pipeline.topics import DEAD_LETTER
 
 from ..support import known_customers, offline_decisions, read_jsonl
@@ -52,7 +52,7 @@ def alerted_after_paying(out_dir, broken: dict) -> int:
 def test_an_order_with_a_malformed_item_counts_as_an_order(tmp_path, drift):
     records, broken = with_broken_items(known_customers(3000, 150, seed=23))
     assert len(broken) > 20
-    decoder = Settings(drift=drift).decoder()
+    decoder = event_decoder(Settings(drift=drift))
     summary = process_records([v for _k, v in records], JourneyPolicy(), tmp_path, decoder,
                               RECEIVED)  # fmt: skip
     letters = read_jsonl(tmp_path / "dead-letter.jsonl")
@@ -66,7 +66,7 @@ def test_an_order_with_a_malformed_item_counts_as_an_order(tmp_path, drift):
         assert summary.outcomes["invalid"] == len(broken) and not by_reason[Reason.PARTIAL]
         assert alerted_after_paying(tmp_path, broken) > 0, "blocked orders leave carts behind"
 
-    cluster = Cluster(replace(cluster_settings("murmur2"), drift=drift))
+    cluster = Cluster(cluster_settings("murmur2").model_copy(update={"drift": drift}))
     cluster.produce(records, by="crc32", timestamp=RECEIVED)  # every event takes the route hop
     cluster.start_worker({0, 1})
     cluster.start_worker({2, 3})

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import base64
 import random
-from dataclasses import replace
 
 import orjson
 import pytest
 
 from pipeline.domain import Reason
 from pipeline.topics import DEAD_LETTER, EVENTS
-from pipeline.worker.routing import MARK, PARTITIONERS, seal
+from pipeline.worker.routing import PARTITIONERS
 
 from ..support import (
     HOUR,
@@ -122,7 +121,7 @@ def test_a_dead_letter_after_the_route_hop_carries_the_record_as_produced():
 def test_input_out_of_order_within_the_allowed_disorder_gives_the_oracles_decisions(seed, tmp_path):
     ordered = known_customers(3000, 150, 61, PARTITIONS, "crc32", anonymous=True)
     records = shuffled(ordered, seed, PARTITIONS)
-    cluster = Cluster(replace(cluster_settings(), max_disorder_ms=5 * MINUTE))
+    cluster = Cluster(cluster_settings().model_copy(update={"max_disorder": 5 * MINUTE}))
     cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
     for partition in range(PARTITIONS):
         cluster.start_worker({partition})
@@ -134,7 +133,7 @@ def test_input_out_of_order_within_the_allowed_disorder_gives_the_oracles_decisi
 
 def test_held_events_survive_a_crash(tmp_path):
     records = shuffled(known_customers(3000, 150, 67, PARTITIONS, "crc32", anonymous=True), 3, 4)
-    cluster = Cluster(replace(cluster_settings("crc32"), max_disorder_ms=5 * MINUTE))
+    cluster = Cluster(cluster_settings("crc32").model_copy(update={"max_disorder": 5 * MINUTE}))
     crash_and_recover(cluster, records, 5, 30, tmp_path)
 
 
@@ -156,15 +155,3 @@ def test_a_source_idle_when_its_reader_died_holds_time_back_once_records_arrive(
     cluster.drain(random.Random(3))
     assert cluster.decisions() == offline_expectation(records, tmp_path)
     assert late_letters(cluster) == 0
-
-
-def test_a_mark_record_of_an_earlier_build_naming_one_source_is_understood():
-    cluster = Cluster(cluster_settings())
-    cluster.start_worker({0, 1, 2, 3})
-    at = 1_767_225_600_000
-    old = seal({"kind": MARK, "src": 0, "wm": at, "engine": at - 5, "idle": False})
-    cluster._append(cluster.route, 1, None, old, at)
-    assert cluster.read(0, cluster.route, 1, 10) == 1
-    processor, _owned = cluster.workers[0]
-    mark = processor.assigned[1].alignment.marks[0]
-    assert (mark.wm, mark.engine, mark.idle, mark.end) == (at, at - 5, False, -1)

@@ -3,6 +3,8 @@ Each gets one line that names the thing and the fix, and no traceback."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
 from pipeline.tools.generate import generate
 
+from ..certificates import KEY_PASSWORD, make_certificates
 from ..conftest import DATA
-from ..support import free_port
+from ..support import free_port, read_jsonl, settings_from
 
 JOURNEY = Path(sys.executable).parent / "journey"
+RULES = Path(__file__).resolve().parents[2] / "pipeline" / "domain" / "default_stage_rules.json"
 
 
 def journey(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -94,15 +97,52 @@ def test_a_misspelt_variable_is_warned_about_with_the_closest_name():
     assert "did you mean JOURNEY_SESSION_GAP?" in result.stderr
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+MTLS = {
+    "JOURNEY_KAFKA_SECURITY_PROTOCOL": "SSL",
+    "JOURNEY_KAFKA_SSL_CERTFILE": "{client_cert}",
+    "JOURNEY_KAFKA_SSL_KEYFILE": "{client_key}",
+}
+
+
 @pytest.mark.parametrize(
     ("env", "words"),
     [
         ({"JOURNEY_KAFKA_SSL_CAFILE": "/nope.pem"}, ("JOURNEY_KAFKA_SSL_CAFILE", "/nope.pem")),
         ({"JOURNEY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, ("JOURNEY_KAFKA_SASL_USERNAME",)),
+        ({**MTLS, "JOURNEY_KAFKA_SSL_PASSWORD": "wrong"},
+         ("JOURNEY_KAFKA_SSL_CERTFILE", "{client_cert}", "JOURNEY_KAFKA_SSL_PASSWORD")),
+        ({**MTLS, "JOURNEY_KAFKA_SSL_KEYFILE": "{server_key}", "JOURNEY_KAFKA_SSL_PASSWORD":
+          KEY_PASSWORD}, ("not a certificate and its key", "{server_key}")),
+        ({**MTLS, "JOURNEY_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "JOURNEY_KAFKA_SSL_PASSWORD":
+          KEY_PASSWORD}, ("JOURNEY_KAFKA_SSL_CERTFILE needs", "SSL")),
+        ({"JOURNEY_KAFKA_SSL_KEYFILE": "{client_key}"}, ("without JOURNEY_KAFKA_SSL_CERTFILE",)),
+        ({"JOURNEY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "JOURNEY_KAFKA_SASL_MECHANISM":
+          "OAUTHBEARER"}, ("JOURNEY_KAFKA_SASL_OAUTH_TOKEN_FILE",)),
     ],
-)
-def test_files_and_credentials_are_checked_at_start(env, words):
-    one_line_error(journey("settings", **env), *words)
+    ids=["missing CA file", "SASL without a user", "wrong key password",
+         "key of another certificate", "client certificate in plain text", "key alone",
+         "OAUTHBEARER without a token"],
+)  # fmt: skip
+def test_files_and_credentials_are_checked_at_start(env, words, certs):
+    paths = {name: str(path) for name, path in vars(certs).items()}
+    env = {name: value.format(**paths) for name, value in env.items()}
+    one_line_error(journey("settings", **env), *(word.format(**paths) for word in words))
+
+
+def test_a_command_validates_only_the_settings_it_uses(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(r.value + b"\n" for r in generate(50, 5)))
+    offline = journey(
+        "process", "--input", str(events), "--output-dir", str(tmp_path / "out"),
+        JOURNEY_WEB_PORT="99999", JOURNEY_KAFKA_SSL_CAFILE="/nope.pem",
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stderr
+    one_line_error(journey("worker", JOURNEY_WEB_PORT="99999"), "JOURNEY_WEB_PORT", "99999")
 
 
 def test_the_settings_in_effect_print_as_lines_to_paste_back():
@@ -111,11 +151,73 @@ def test_the_settings_in_effect_print_as_lines_to_paste_back():
     assert result.returncode == 0, result.stderr
     pasted = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     assert {name: pasted[name] for name in changed} == changed
-    assert Settings.from_env(pasted) == Settings.from_env(changed)
+    assert settings_from(pasted) == settings_from(changed)
 
 
-def test_journey_run_checks_the_rules_file_before_it_starts_anything(tmp_path):
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_run_and_worker_check_the_rules_file_before_they_start_anything(command, tmp_path):
     broken = tmp_path / "rules.json"
     broken.write_text('{"rules": "not a list"}')
-    result = journey("run", JOURNEY_STAGE_RULES=str(broken))
+    result = journey(command, JOURNEY_STAGE_RULES=str(broken))
     one_line_error(result, str(broken))
+
+
+def test_a_misspelt_event_type_in_the_rules_is_warned_about_and_its_rule_counts_zero(tmp_path):
+    """The backtest shows the dead rule: matches per rule, with the typo's rule at 0 where
+    the file as shipped matches."""
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(r.value + b"\n" for r in generate(3000, 100)))
+    document = json.loads(RULES.read_text())
+    for rule in document["rules"]:
+        rule["event_types"] = [
+            "order_refundd" if t == "order_refunded" else t for t in rule["event_types"]
+        ]
+    typo = tmp_path / "rules.json"
+    typo.write_text(json.dumps(document))
+    runs = {}
+    for name, rules in (("shipped", RULES), ("typo", typo)):
+        result = journey("process", "--input", str(events), "--output-dir",
+                         str(tmp_path / name), "--rules", str(rules), "--json")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        runs[name] = (json.loads(result.stdout)["matches_by_rule"], result.stderr)
+    (shipped, quiet), (typoed, warned) = runs["shipped"], runs["typo"]
+    assert "warning" not in quiet
+    assert "'order_refundd'" in warned and "did you mean 'order_refunded'?" in warned
+    assert shipped["refund"] > 0 and typoed["refund"] == 0
+    assert {r for r, n in shipped.items() if n != typoed[r]} == {"refund"}
+    assert set(shipped) == {rule["id"] for rule in document["rules"]}
+
+
+@pytest.mark.parametrize("fmt", ["rees46", "snowplow"])
+def test_a_csv_row_that_does_not_match_the_header_is_a_dead_letter_naming_its_line(fmt, tmp_path):
+    source = DATA / ("rees46-sample.csv" if fmt == "rees46" else "snowplow-sample.csv")
+    lines = source.read_text().splitlines()
+    header, good = lines[0], lines[1:6]
+    longer, shorter = good[0] + ",extra", ",".join(good[1].split(",")[:3])
+    text = "\n".join([header, good[0], longer, "", shorter, *good[2:]]) + "\n"
+    csv_file = tmp_path / f"input.{fmt}.csv"
+    csv_file.write_text(text)
+    result = journey("process", "--format", fmt, "--input", str(csv_file), "--output-dir",
+                     str(tmp_path / "out"), "--json")  # fmt: skip
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    dead = read_jsonl(tmp_path / "out" / "dead-letter.jsonl")
+    rows = {d["offset"]: d for d in dead if d["reason"] == "malformed_row"}
+    width = len(header.split(","))
+    assert set(rows) == {3, 5}, dead  # file lines: the header is 1, a blank line is 4
+    assert rows[3]["error"] == f"line 3 has {width + 1} fields; the header has {width}"
+    assert rows[5]["error"] == f"line 5 has 3 fields; the header has {width}"
+    assert base64.b64decode(rows[3]["original"]).decode() == longer
+    summary = json.loads(result.stdout)
+    assert summary["records"] - summary["events_by_outcome"]["invalid"] >= 4
+
+
+def test_jsonl_dead_letters_name_the_file_line_blank_lines_counted(tmp_path):
+    good = [r.value for r in generate(3, 2)]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([good[0], b"", b"{not json", good[1], b"", b"[]", good[2]]))
+    result = journey("process", "--input", str(events), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    dead = read_jsonl(tmp_path / "out" / "dead-letter.jsonl")
+    assert [(d["offset"], d["reason"]) for d in dead] == [
+        (3, "malformed_json"), (6, "not_an_object")
+    ]  # fmt: skip

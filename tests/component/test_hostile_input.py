@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pipeline.config import Settings
 from pipeline.contract.codec import Decoded
 from pipeline.domain import JourneyPolicy, Outcome
+from pipeline.policy import event_decoder
 from pipeline.topics import DEAD_LETTER, EVENTS
 from pipeline.worker.changelog import Recovered
 from pipeline.worker.metrics import Metrics
@@ -83,7 +84,7 @@ def test_every_record_is_processed_or_dead_lettered_with_its_original_bytes(valu
 
 
 def _decoded(values: list[bytes]) -> list[Decoded | None]:
-    decoder = Settings(partitions=1).decoder()
+    decoder = event_decoder(Settings(partitions=1))
     out: list[Decoded | None] = []
     for value in values:
         try:

@@ -13,10 +13,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipeline.config import SETTINGS, Settings
+from pipeline.config import ENV_NAMES
 from pipeline.worker.metrics import Metrics
 
-from ..support import DASHBOARD, dashboard_expressions
+from ..support import DASHBOARD, dashboard_expressions, settings_from
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -132,8 +132,8 @@ def test_the_schema_check_rejects_a_misspelled_field():
 def test_workers_are_configured_probed_and_addressed_as_the_worker_expects():
     docs = manifests()
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
-    assert set(config) <= {s.env for s in SETTINGS}
-    settings = Settings.from_env(config)
+    assert set(config) <= set(ENV_NAMES)
+    settings = settings_from(config)
     worker = next(d for d in docs if d["kind"] == "StatefulSet")
     container = worker["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["worker"]
@@ -141,7 +141,7 @@ def test_workers_are_configured_probed_and_addressed_as_the_worker_expects():
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     env = {e["name"]: e for e in container["env"]}
-    assert {n for n in env if n.startswith("JOURNEY_")} <= {s.env for s in SETTINGS}
+    assert {n for n in env if n.startswith("JOURNEY_")} <= set(ENV_NAMES)
     headless = next(d for d in docs if d["kind"] == "Service" and d["spec"].get("clusterIP"))
     assert worker["spec"]["serviceName"] == headless["metadata"]["name"]
     advertised = env["JOURNEY_ADVERTISED_URL"]["value"]

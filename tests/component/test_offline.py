@@ -199,4 +199,5 @@ def test_cli_errors_are_clear(tmp_path):
         ["process", "--input", "-", "--output-dir", str(tmp_path), "--rules", str(bad)],
         input=b"",
     )
-    assert result.exit_code == 2 and "not valid JSON" in result.output
+    assert result.exit_code == 1 and "not valid JSON" in result.output
+    assert "Usage:" not in result.output  # a bad file is not a usage mistake

@@ -7,9 +7,9 @@ import random
 from dataclasses import replace
 
 from pipeline.config import Settings
-from pipeline.domain import JourneyPolicy
-from pipeline.domain.journey import Count
+from pipeline.domain import Count, JourneyPolicy
 from pipeline.offline.runner import process_records
+from pipeline.policy import event_decoder
 
 from ..support import DAY, known_customers, offline_decisions
 from .cluster import Cluster, cluster_settings
@@ -21,7 +21,7 @@ def test_removed_journeys_and_decisions_agree_with_the_oracle(tmp_path):
     records = known_customers(4000, 200, seed=29, anonymous=True, by="crc32")
     policy = replace(JourneyPolicy(), anonymous_ttl_ms=2 * DAY)
     summary = process_records([v for _k, v in records], policy, tmp_path,
-                              Settings().decoder(), RECEIVED)  # fmt: skip
+                              event_decoder(Settings()), RECEIVED)  # fmt: skip
     removed_offline = summary.core[Count.EXPIRED]
     assert removed_offline > 50, "two weeks of visitors: many anonymous journeys go"
 

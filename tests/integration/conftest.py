@@ -27,8 +27,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from pipeline.config import Settings
+from pipeline.config import KafkaSettings
 from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.connection import client_options
 from pipeline.topics import DECISION_TOPICS
 
 from ..support import canonical, free_port
@@ -129,6 +130,8 @@ class Pipeline:
     ports: list[int] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
     """Further JOURNEY_* settings of its workers."""
+    client: dict[str, Any] = field(default_factory=dict)
+    """Connection options of the test's own clients (TLS, say)."""
 
     def env(self, port: int) -> dict[str, str]:
         return {
@@ -199,7 +202,7 @@ class Pipeline:
                 process.wait()
 
     def produce(self, records: list[tuple[str | None, bytes]]) -> None:
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, **self.client)
         for key, value in records:
             producer.send(self.topic("events"), key=key.encode() if key else None, value=value)
         producer.flush()
@@ -214,7 +217,9 @@ class Pipeline:
         """Every record on `topic` so far: read until two polls in a row bring nothing while
         every partition's position is at its end offset, asked afresh each time (the embedded
         broker may report it behind what is readable; a quiet poll alone is not the end)."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+        )
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         consumer.seek_to_beginning()
@@ -240,12 +245,14 @@ class Pipeline:
             self.stop(index, signal.SIGKILL)
 
 
-def new_pipeline(bootstrap: str, tmp: Path) -> Pipeline:
+def new_pipeline(bootstrap: str, tmp: Path, settings: KafkaSettings | None = None) -> Pipeline:
+    """A new app id's topics; `settings`: how to connect, when not in plain text."""
     app_id = f"it{os.getpid()}x{next(_app_ids)}"
-    ensure_topics(
-        Settings(kafka_bootstrap=bootstrap, app_id=app_id, partitions=PARTITIONS), bootstrap
+    settings = (settings or KafkaSettings()).model_copy(
+        update={"kafka_bootstrap": bootstrap, "app_id": app_id, "partitions": PARTITIONS}
     )
-    return Pipeline(bootstrap, app_id, tmp)
+    ensure_topics(settings, bootstrap)
+    return Pipeline(bootstrap, app_id, tmp, client=client_options(settings))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.domain import Output
 from pipeline.offline.runner import process_records
+from pipeline.policy import event_decoder, journey_policy
 from pipeline.topics import OUTPUT_TOPICS
 
 from ..support import (
@@ -44,7 +45,9 @@ def fed(module_pipeline, tmp_path_factory):
     """Two workers fed a backlog of real-looking traffic."""
     tmp = tmp_path_factory.mktemp("analytics")
     records = known_customers(6000, 150, seed=23, partitions=PARTITIONS, by="crc32", anonymous=True)
-    process_records([v for _k, v in records], Settings().policy(), tmp, Settings().decoder())
+    process_records(
+        [v for _k, v in records], journey_policy(Settings()), tmp, event_decoder(Settings())
+    )
     pipeline = module_pipeline
     pipeline.produce(records)
     workers = [pipeline.start_worker(), pipeline.start_worker()]
@@ -160,7 +163,7 @@ def test_a_report_opens_on_the_whole_input(tmp_path):
 
     settings = Settings()
     values = [r.value for r in generate(6000, 400, seed=17)]  # two weeks of traffic
-    process_records(values, settings.policy(), tmp_path, settings.decoder())
+    process_records(values, journey_policy(settings), tmp_path, event_decoder(settings))
     page_file = tmp_path / "journey-map.html"
     data = write_report(tmp_path, page_file)
     whole = sum(s["count"] for s in data["all"]["paths"]["page"]["steps"])

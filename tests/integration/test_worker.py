@@ -186,3 +186,25 @@ def test_two_workers_split_partitions_and_a_leaver_hands_over(pipeline_factory, 
     got = wait_for_outputs(pipeline, expected, timeout=150)
     for topic in expected:
         assert set(got[topic]) == set(expected[topic]), f"{topic}: a record is missing or foreign"
+
+
+def test_a_changelog_of_another_state_format_stops_the_worker_with_one_line(pipeline_factory):
+    """Recovery runs in the consumer's rebalance callback, whose errors the client would
+    only log: the worker must stop, not consume on without the state."""
+    from kafka import KafkaProducer
+
+    from pipeline.topics import changelog_topic
+
+    pipeline = pipeline_factory()
+    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, **pipeline.client)
+    old = orjson.dumps([0, ["c-1", "c-1", None, None, {}, False, 0, 0]])  # no format version
+    producer.send(changelog_topic(pipeline.app_id), key=b"c-1", value=old, partition=0)
+    producer.flush()
+    producer.close()
+    worker = pipeline.start_worker()
+    process = pipeline.workers[worker]
+    wait_until(lambda: process.poll() is not None, 60, "the worker to stop")
+    assert process.returncode == 1
+    last = pipeline.log(worker).strip().splitlines()[-1]
+    assert last.startswith("Error: the changelog's record b'c-1' has no format version"), last
+    assert "JOURNEY_APP_ID" in last and "Traceback" not in pipeline.log(worker)

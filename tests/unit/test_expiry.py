@@ -9,8 +9,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import JourneyEngine, JourneyPolicy, Outputs
-from pipeline.domain.journey import Count, expires_at
+from pipeline.domain import Count, JourneyEngine, JourneyPolicy, Outputs
+from pipeline.domain.deadlines import expires_at
 
 from ..support import DAY, MINUTE, T0, event, order, product
 

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from pipeline.config import Settings
 from pipeline.domain import InvalidEvent
 from pipeline.domain.view import MAX_KEY_LENGTH, journey_view, key_problem
+from pipeline.policy import event_decoder
 
 from ..support import MINUTE, T0, Run, anonymous_then_login, event, product
 
@@ -50,7 +51,7 @@ def test_bad_keys_are_named_and_good_ones_pass():
 def test_the_api_takes_exactly_the_keys_the_ingest_takes(key):
     record = {"event_id": "e", "event_type": "x", "occurred_at": T0, "customer_id": key}
     try:
-        Settings().decoder().decode(orjson.dumps(record), T0)
+        event_decoder(Settings()).decode(orjson.dumps(record), T0)
         ingested = True
     except InvalidEvent:
         ingested = False

@@ -1,0 +1,210 @@
+"""A journey's state, what a step reports, and the policy the steps follow.
+
+`JourneyState` holds everything one journey key keeps; `to_data`/`from_data` are its
+plain-data form (the changelog's and a moved journey's). `Outputs` collects what a step
+decided; `Count` names its counters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .analytics.policy import AnalyticsPolicy
+from .carts import NO_PRODUCT, OVER_CAP, CartPolicy, CartState
+from .sessions import Session, SessionPolicy
+from .stages import StageRules, default_rules
+
+__all__ = ["Count", "JourneyPolicy", "JourneyState", "Outputs"]
+
+
+class Count:
+    """Names of the counters the core reports through `Outputs.counts`."""
+
+    NO_SIGNAL: Final = "events_without_stage_signal"
+    SESSIONS_OPENED: Final = "sessions_opened"
+    SESSIONS_CLOSED: Final = "sessions_closed"
+    SESSIONS_MERGED: Final = "sessions_merged"
+    SESSIONS_OVER_CAP: Final = "sessions_closed_over_cap"
+    TRANSITIONS: Final = "stage_transitions"
+    ABANDONED: Final = "cart_abandoned"
+    RECOVERED: Final = "cart_recovered"
+    SUPPRESSED: Final = "cart_alerts_suppressed_"  # + a `Suppression` reason
+    RECOVERY_EXPIRED: Final = "cart_recovery_window_expired"
+    DEMOTE_NO_EFFECT: Final = "demote_without_effect"
+    ALIASES: Final = "identities_stitched"
+    ABSORBED: Final = "identities_absorbed"
+    """A stitch asked for (`ALIASES`) has arrived and ended the customer's wait."""
+    FORWARDED: Final = "events_forwarded_to_customer"
+    STITCH_WAIT_OVER_CAP: Final = "stitch_wait_over_cap"
+    EXPIRED: Final = "journeys_expired"
+    """Journeys removed: back to empty, or anonymous and inactive for the TTL."""
+    ANALYTICS_TOO_LATE: Final = "analytics_facts_too_late"
+    """Analytics facts for a window already gone from memory: not counted."""
+    CART_ITEMS_OVER_CAP: Final = OVER_CAP
+    CART_EVENT_WITHOUT_PRODUCT: Final = NO_PRODUCT
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyPolicy:
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    carts: CartPolicy = field(default_factory=CartPolicy)
+    rules: StageRules = field(default_factory=default_rules)
+    dedupe_ids: int = 64
+    """Recent event ids remembered per journey for duplicate detection."""
+    max_aliases: int = 16
+    """Anonymous ids remembered per customer (older ones may be stitched again: harmless)."""
+    history: int = 5
+    """Recent transitions kept per journey for the query API."""
+    max_parked: int = 1000
+    """Events held per journey while a stitch is pending; past it the wait ends (counted)."""
+    anonymous_ttl_ms: int = 30 * 86_400_000
+    """Event-time inactivity after which a journey never stitched to a customer (and the
+    alias an anonymous id leaves behind when stitched) is removed."""
+    analytics: AnalyticsPolicy | None = None
+    """The journey analytics to report `Outputs.facts` for (sessions keep a trail); None: off."""
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What a call produced: records per output, counters, and identity stitches to route."""
+
+    records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    rule_matches: Counter[str] = field(default_factory=Counter)
+    """Events matched, by stage rule id: a rule that never matches over a backtest is dead."""
+    aliases: list[tuple[str, str, int]] = field(default_factory=list)
+    """(anonymous_id, customer_id, event time): the anonymous journey must move to the customer."""
+    moves: list[tuple[str, list[Any], int]] = field(default_factory=list)
+    """(customer key, detached journey, event time): a detached journey on its way to absorb."""
+    released: list[str] = field(default_factory=list)
+    """Outcomes of held events processed once the watermark reached them."""
+    facts: list[tuple[Any, ...]] = field(default_factory=list)
+    """What the journey analytics count (`analytics.facts`): closed sessions' trails,
+    stage entries, answers to surveys."""
+
+    def add(self, output: str, key: str, record: dict[str, Any]) -> None:
+        self.records.append((output, key, record))
+
+
+@dataclass(slots=True, init=False)
+class JourneyState:
+    """All state of one journey key; `to_data`/`from_data` give its plain-data form. Built
+    for every new journey and every restored one: its `__init__` is written out (see
+    `Event`)."""
+
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    stage: str | None
+    signals: dict[str, int]
+    has_purchased: bool
+    event_count: int
+    clock: int
+    """The highest event time this journey has seen."""
+    sessions: list[Session]
+    cart: CartState
+    recent_ids: dict[int, None]
+    alias_of: str | None
+    """Set on an anonymous journey stitched to a customer: its events go there."""
+    anonymous_ids: list[str]
+    history: list[list[Any]]
+    """Recent transitions as [from, to, reason, at]."""
+    awaiting: list[str]
+    """Anonymous ids whose journeys were asked for and have not arrived yet."""
+    parked: list[list[Any]]
+    """Events held meanwhile, as [event data, watermark at arrival]."""
+    stitch_to: list[Any] | None
+    """On an anonymous journey: [customer key, event time] to detach to once time gets there."""
+    held: list[list[Any]]
+    """Events ahead of the watermark, as [event data, event time] in event-time order, held
+    until the watermark reaches them (a worker allowing input disorder)."""
+    asked: list[list[Any]]
+    """[anonymous id, event time] of stitches held events asked for on arrival (so the
+    anonymous journey stops at the stitch time, not later); not processed yet."""
+    early: list[list[Any]]
+    """Anonymous journeys that arrived before the event asking for them was processed, as
+    [anonymous id, detached journey, event time]."""
+
+    def __init__(
+        self,
+        key: str = "",
+        customer_id: str | None = None,
+        anonymous_id: str | None = None,
+        stage: str | None = None,
+        signals: dict[str, int] | None = None,
+        has_purchased: bool = False,
+        event_count: int = 0,
+        clock: int = 0,
+        alias_of: str | None = None,
+    ) -> None:
+        """The first eight in `to_data`'s order (`from_data` passes them so). Every one has a
+        default: `copy.deepcopy` of a compiled object builds it empty first."""
+        self.key = key
+        self.customer_id = customer_id
+        self.anonymous_id = anonymous_id
+        self.stage = stage
+        self.signals = {} if signals is None else signals
+        self.has_purchased = has_purchased
+        self.event_count = event_count
+        self.clock = clock
+        self.sessions = []
+        self.cart = CartState()
+        self.recent_ids = {}
+        self.alias_of = alias_of
+        self.anonymous_ids = []
+        self.history = []
+        self.awaiting = []
+        self.parked = []
+        self.stitch_to = None
+        self.held = []
+        self.asked = []
+        self.early = []
+
+    def to_data(self) -> list[Any]:
+        return [
+            self.key,
+            self.customer_id,
+            self.anonymous_id,
+            self.stage,
+            self.signals,
+            self.has_purchased,
+            self.event_count,
+            self.clock,
+            [s.to_data() for s in self.sessions],
+            self.cart.to_data(),
+            list(self.recent_ids),
+            self.alias_of,
+            self.anonymous_ids,
+            self.history,
+            self.awaiting,
+            self.parked,
+            self.stitch_to,
+            self.held,
+            self.asked,
+            self.early,
+        ]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> JourneyState:
+        state = cls(*data[:8])
+        state.sessions = [Session.from_data(s) for s in data[8]]
+        state.cart = CartState.from_data(data[9])
+        state.recent_ids = dict.fromkeys(data[10])
+        state.alias_of, state.anonymous_ids, state.history = data[11], data[12], data[13]
+        state.awaiting, state.parked, state.stitch_to = data[14], data[15], data[16]
+        state.held, state.asked, state.early = data[17], data[18], data[19]
+        return state
+
+    @property
+    def contactable(self) -> bool:
+        return self.customer_id is not None and self.cart.consent is not False
+
+    def facts(self) -> dict[str, Any]:
+        """What stage rules may test about the customer (`customer.*`)."""
+        return {
+            "has_purchased": self.has_purchased,
+            "first_event": self.event_count == 0,
+            "stage": self.stage,
+        }

@@ -1,0 +1,36 @@
+"""The state gauges: journeys by stage, open sessions and carts, table sizes, the
+watermark, stuck inputs; read from the assigned partitions every few seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
+
+from ..domain import NO_STAGE, STAGES
+from .compact_states import CompactStates
+from .metrics import Metrics
+from .positions import Positions
+
+if TYPE_CHECKING:
+    from .processing import Assigned
+
+__all__ = ["update_gauges"]
+
+
+def update_gauges(metrics: Metrics, assigned: Iterable[Assigned], positions: Positions) -> None:
+    assigned = list(assigned)
+    summaries = [cast(CompactStates, a.engine.states).summary() for a in assigned]
+    metrics.table_keys.labels("journeys").set(sum(len(a.engine.states) for a in assigned))
+    for stage in (NO_STAGE, *STAGES):
+        metrics.stages.labels(stage).set(
+            sum(s.stages[None if stage == NO_STAGE else stage] for s in summaries)
+        )
+    metrics.table_keys.labels("timers").set(sum(len(a.engine.timers) for a in assigned))
+    windows = [len(a.engine.analytics.windows) for a in assigned if a.engine.analytics]
+    metrics.table_keys.labels("analytics_windows").set(sum(windows))
+    metrics.open_sessions.set(sum(s.sessions for s in summaries))
+    metrics.open_carts.set(sum(s.carts for s in summaries))
+    metrics.stuck.set(len(positions.stuck()))
+    marks = [a.alignment.value for a in assigned if a.alignment.value]
+    if marks:
+        metrics.watermark.set(min(marks) / 1000)

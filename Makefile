@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock core debian-tools run test test-reliability lint unit integration bench clean
+.PHONY: install lock core debian-tools run test test-reliability lint unit integration bench bench-instructions clean
 
 install: $(STAMP)
 
@@ -74,6 +74,12 @@ test: lint debian-tools core
 # Every reliability scenario at full size (200k-event backlogs): tens of minutes.
 test-reliability: install core
 	JOURNEY_RELIABILITY=full $(BIN)/pytest tests/reliability
+
+# Instructions per event by block under callgrind (a few minutes; valgrind from Debian).
+bench-instructions: install core
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } \
+		|| { echo "valgrind is needed: apt-get install valgrind"; exit 1; }
+	$(BIN)/python bench/instructions.py
 
 bench: install core
 	$(BIN)/python bench/processor_bench.py

@@ -54,7 +54,7 @@ def run(records: list[tuple[str, bytes]], window_ms: int) -> tuple[float, Counte
         partitions=PARTITIONS,
         idle_after=2000,
         analytics=analytics,
-        analytics_window_ms=window_ms or Settings().analytics_window,
+        analytics_window=window_ms or Settings().analytics_window,
     )
     cluster = Cluster(settings, policy=journey_policy(settings))
     cluster.produce(records, "murmur2", timestamp=int(time.time() * 1000) + 86_400_000)

@@ -91,7 +91,7 @@ class _Group(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=PREFIX,
         env_ignore_empty=True,
-        extra="ignore",
+        extra="forbid",
         frozen=True,
         str_strip_whitespace=True,
         validate_default=True,

@@ -10,7 +10,7 @@ from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
 from .sessions import SessionPolicy
 from .stages import StageRules, default_rules
 from .timers import TimerQueue
-from .vocabulary import NO_STAGE, SCHEMA_VERSION, Outcome, Output, Reason, Suppression
+from .vocabulary import NO_STAGE, SCHEMA_VERSION, Outcome, Output, Reason, RecordType, Suppression
 
 __all__ = [
     "NO_STAGE",
@@ -27,6 +27,7 @@ __all__ = [
     "Output",
     "Outputs",
     "Reason",
+    "RecordType",
     "SessionPolicy",
     "StageRules",
     "Step",

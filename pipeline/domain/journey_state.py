@@ -15,6 +15,7 @@ from .analytics.policy import AnalyticsPolicy
 from .carts import NO_PRODUCT, OVER_CAP, CartPolicy, CartState
 from .sessions import Session, SessionPolicy
 from .stages import StageRules, default_rules
+from .vocabulary import RecordType
 
 __all__ = ["Count", "JourneyPolicy", "JourneyState", "Outputs"]
 
@@ -28,8 +29,8 @@ class Count:
     SESSIONS_MERGED: Final = "sessions_merged"
     SESSIONS_OVER_CAP: Final = "sessions_closed_over_cap"
     TRANSITIONS: Final = "stage_transitions"
-    ABANDONED: Final = "cart_abandoned"
-    RECOVERED: Final = "cart_recovered"
+    ABANDONED: Final = RecordType.CART_ABANDONED
+    RECOVERED: Final = RecordType.CART_RECOVERED
     SUPPRESSED: Final = "cart_alerts_suppressed_"  # + a `Suppression` reason
     RECOVERY_EXPIRED: Final = "cart_recovery_window_expired"
     DEMOTE_NO_EFFECT: Final = "demote_without_effect"

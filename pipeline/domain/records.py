@@ -7,7 +7,7 @@ from typing import Any
 from .carts import Judgement, Recovery
 from .events import format_time, stable_id
 from .sessions import Session
-from .vocabulary import SCHEMA_VERSION
+from .vocabulary import SCHEMA_VERSION, RecordType
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -65,7 +65,7 @@ def session_closed(
 ) -> dict[str, Any]:
     record = _identity(key, customer_id, anonymous_id)
     record.update(
-        type="session_closed",
+        type=RecordType.SESSION_CLOSED,
         session_id=session.session_id,
         started_at=format_time(session.started_at),
         ended_at=format_time(session.ended_at),
@@ -91,7 +91,7 @@ def session_merged(
 ) -> dict[str, Any]:
     record = _identity(key, customer_id, anonymous_id)
     record.update(
-        type="session_merged",
+        type=RecordType.SESSION_MERGED,
         session_id=session.session_id,
         merged_session_ids=list(merged_ids),
         started_at=format_time(session.started_at),
@@ -125,7 +125,13 @@ def cart_abandoned(
 ) -> dict[str, Any]:
     assert judgement.alert_id is not None
     record = _cart_base(
-        "cart_abandoned", judgement.alert_id, key, customer_id, anonymous_id, contactable, stage
+        RecordType.CART_ABANDONED,
+        judgement.alert_id,
+        key,
+        customer_id,
+        anonymous_id,
+        contactable,
+        stage,
     )
     record.update(
         cart_id=judgement.cart_id,
@@ -152,7 +158,13 @@ def cart_recovered(
 ) -> dict[str, Any]:
     pending = recovery.pending
     record = _cart_base(
-        "cart_recovered", pending.alert_id, key, customer_id, anonymous_id, contactable, stage
+        RecordType.CART_RECOVERED,
+        pending.alert_id,
+        key,
+        customer_id,
+        anonymous_id,
+        contactable,
+        stage,
     )
     record.update(
         items=items_view(recovery.recovered_items),

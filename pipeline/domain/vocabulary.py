@@ -16,6 +16,7 @@ __all__ = [
     "Outcome",
     "Output",
     "Reason",
+    "RecordType",
     "Suppression",
 ]
 
@@ -43,6 +44,16 @@ class Output:
     ANALYTICS: Final = (PATHS, FUNNELS, VOC)
     """The windowed analytics, published in parts."""
     ALL: Final = (*DECISIONS, *ANALYTICS)
+
+
+class RecordType:
+    """The `type` of the decision records that carry one (stage transitions carry none)."""
+
+    SESSION_CLOSED: Final = "session_closed"
+    SESSION_MERGED: Final = "session_merged"
+    CART_ABANDONED: Final = "cart_abandoned"
+    CART_RECOVERED: Final = "cart_recovered"
+    ALERTS: Final = (CART_ABANDONED, CART_RECOVERED)
 
 
 class Outcome:

@@ -27,10 +27,19 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import Settings
-from ..domain import STAGES
+from ..domain import STAGES, RecordType
 from ..kafka.admin import ensure_topics
 from ..kafka.broker import die_with_parent
 from ..topics import OUTPUT_TOPICS
+from ..worker.metrics import (
+    ALERTS_PUBLISHED,
+    ALERTS_SUPPRESSED,
+    DEAD_LETTERS,
+    EVENTS_CONSUMED,
+    OPEN_SESSIONS,
+    SESSIONS_CLOSED,
+    STAGE_TRANSITIONS,
+)
 from .generate import generate
 from .producer import Pacing, SendRecord, send_records
 from .tail import describe_bytes, follow
@@ -81,7 +90,7 @@ _FINAL_OUTCOMES = ("ok", "duplicate", "late", "invalid")
 
 
 def _consumed(samples: Samples) -> float:
-    return sum(_total(samples, "journey_events_consumed_total", outcome=o) for o in _FINAL_OUTCOMES)
+    return sum(_total(samples, EVENTS_CONSUMED, outcome=o) for o in _FINAL_OUTCOMES)
 
 
 def _total(samples: Samples, name: str, **labels: str) -> float:
@@ -91,16 +100,13 @@ def _total(samples: Samples, name: str, **labels: str) -> float:
 
 
 _ROWS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("sessions open", "journey_open_sessions", {}),
-    ("sessions closed", "journey_sessions_closed_total", {}),
-    *(
-        (f"  transitions to {stage}", "journey_stage_transitions_total", {"to_stage": stage})
-        for stage in STAGES
-    ),
-    ("carts abandoned (alerted)", "journey_alerts_published_total", {"type": "cart_abandoned"}),
-    ("carts recovered", "journey_alerts_published_total", {"type": "cart_recovered"}),
-    ("alerts suppressed", "journey_alerts_suppressed_total", {}),
-    ("dead letters", "journey_dead_letters_total", {}),
+    ("sessions open", OPEN_SESSIONS, {}),
+    ("sessions closed", SESSIONS_CLOSED, {}),
+    *((f"  transitions to {stage}", STAGE_TRANSITIONS, {"to_stage": stage}) for stage in STAGES),
+    ("carts abandoned (alerted)", ALERTS_PUBLISHED, {"type": RecordType.CART_ABANDONED}),
+    ("carts recovered", ALERTS_PUBLISHED, {"type": RecordType.CART_RECOVERED}),
+    ("alerts suppressed", ALERTS_SUPPRESSED, {}),
+    ("dead letters", DEAD_LETTERS, {}),
 )
 
 

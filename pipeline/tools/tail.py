@@ -10,6 +10,7 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from ..config import KafkaSettings
+from ..domain import RecordType
 from ..kafka.connection import client_options
 
 __all__ = ["describe", "describe_bytes", "follow"]
@@ -28,27 +29,27 @@ def describe(record: dict[str, Any]) -> str:
     """One line for any output record (alert, transition, session, dead letter)."""
     kind = record.get("type")
     key = record.get("journey_key")
-    if kind == "cart_abandoned":
+    if kind == RecordType.CART_ABANDONED:
         reach = "contactable" if record["contactable"] else "not contactable"
         return (
             f"{record['abandoned_at']}  cart_abandoned  {key}  {record['value']:.2f} "
             f"{record.get('currency') or ''}  {len(record['items'])} item(s)  {reach}  "
             f"stage={record.get('stage')}  {record['alert_id']}"
         )
-    if kind == "cart_recovered":
+    if kind == RecordType.CART_RECOVERED:
         return (
             f"{record['recovered_at']}  cart_recovered  {key}  {record['recovered_value']:.2f} "
             f"{record.get('currency') or ''}  after {_duration(record['time_to_recovery_seconds'])}"
             f"  order {record['order_id']}  {record['alert_id']}"
         )
-    if kind == "session_closed":
+    if kind == RecordType.SESSION_CLOSED:
         converted = "  converted" if record["converted"] else ""
         return (
             f"{record['ended_at']}  session_closed  {key}  {record['event_count']} events  "
             f"{_duration(record['duration_seconds'])}  {record['stage_at_start']} -> "
             f"{record['stage_at_end']}{converted}  {record['session_id']}"
         )
-    if kind == "session_merged":
+    if kind == RecordType.SESSION_MERGED:
         merged = ", ".join(record["merged_session_ids"])
         return f"{record['ended_at']}  session_merged  {key}  {merged} -> {record['session_id']}"
     if "to_stage" in record:

@@ -26,13 +26,31 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .. import CORE_MODE, __version__
-from ..domain import NO_STAGE, STAGES, Count, Outcome, Output, Reason, Suppression
+from ..domain import NO_STAGE, STAGES, Count, Outcome, Output, Reason, RecordType, Suppression
 
-__all__ = ["HotHistogram", "Metrics"]
+__all__ = [
+    "ALERTS_PUBLISHED",
+    "ALERTS_SUPPRESSED",
+    "DEAD_LETTERS",
+    "EVENTS_CONSUMED",
+    "OPEN_SESSIONS",
+    "SESSIONS_CLOSED",
+    "STAGE_TRANSITIONS",
+    "HotHistogram",
+    "Metrics",
+]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series: no use here
 
-_ALERTS = ("cart_abandoned", "cart_recovered")
+# The series the terminal summary (`journey run`) reads, by the names it scrapes.
+EVENTS_CONSUMED = "journey_events_consumed_total"
+DEAD_LETTERS = "journey_dead_letters_total"
+STAGE_TRANSITIONS = "journey_stage_transitions_total"
+ALERTS_PUBLISHED = "journey_alerts_published_total"
+ALERTS_SUPPRESSED = "journey_alerts_suppressed_total"
+SESSIONS_CLOSED = "journey_sessions_closed_total"
+OPEN_SESSIONS = "journey_open_sessions"
+
 _SESSION_CLOSES = {Count.SESSIONS_CLOSED: "ended", Count.SESSIONS_OVER_CAP: "over_cap"}
 _SESSION_COUNTS = (Count.SESSIONS_OPENED, *_SESSION_CLOSES)
 _HOLD_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -89,12 +107,12 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.events = Counter(
-            "journey_events_consumed_total",
+            EVENTS_CONSUMED,
             "Inbound records by outcome (invalid ones are dead-lettered).",
             ["outcome"], registry=r,
         )  # fmt: skip
         self.dead_letters = Counter(
-            "journey_dead_letters_total", "Records sent to the dead-letter topic, by reason.",
+            DEAD_LETTERS, "Records sent to the dead-letter topic, by reason.",
             ["reason"], registry=r,
         )  # fmt: skip
         self.erasures = Counter(
@@ -108,15 +126,15 @@ class Metrics:
             ["field"], registry=r,
         )  # fmt: skip
         self.transitions = Counter(
-            "journey_stage_transitions_total", "Stage transitions published.",
+            STAGE_TRANSITIONS, "Stage transitions published.",
             ["from_stage", "to_stage"], registry=r,
         )  # fmt: skip
         self.alerts = Counter(
-            "journey_alerts_published_total", "Cart alerts published, by type.",
+            ALERTS_PUBLISHED, "Cart alerts published, by type.",
             ["type"], registry=r,
         )  # fmt: skip
         self.suppressed = Counter(
-            "journey_alerts_suppressed_total",
+            ALERTS_SUPPRESSED,
             "Abandoned carts not alerted: no marketing consent, or within the cooldown.",
             ["reason"], registry=r,
         )  # fmt: skip
@@ -124,7 +142,7 @@ class Metrics:
             "journey_sessions_opened_total", "Sessions opened.", registry=r
         )
         self.sessions_closed = Counter(
-            "journey_sessions_closed_total",
+            SESSIONS_CLOSED,
             "Sessions closed and published: ended (gap, length cap) or over_cap (too many open).",
             ["reason"], registry=r,
         )  # fmt: skip
@@ -200,9 +218,7 @@ class Metrics:
             "Input partitions that seeks back to their position have not brought back.",
             registry=r,
         )
-        self.open_sessions = Gauge(
-            "journey_open_sessions", "Sessions open on this worker.", registry=r
-        )
+        self.open_sessions = Gauge(OPEN_SESSIONS, "Sessions open on this worker.", registry=r)
         self.stages = Gauge(
             "journey_journeys_by_stage",
             "Journeys held by this worker, by current stage (none: no stage yet).",
@@ -262,7 +278,7 @@ class Metrics:
             for from_stage in (NO_STAGE, *STAGES):
                 if from_stage != to_stage:
                     self.transitions.labels(from_stage, to_stage)
-        for kind in _ALERTS:
+        for kind in RecordType.ALERTS:
             self.alerts.labels(kind)
             self.cart_value.labels(kind)
         for reason in _SESSION_CLOSES.values():
@@ -290,14 +306,16 @@ class Metrics:
                 analytics[output] = analytics.get(output, 0) + 1
                 continue
             kind = record.get("type")
-            if kind in _ALERTS:
+            if kind in RecordType.ALERTS:
                 self.alerts.labels(kind).inc()
-                value = record["recovered_value"] if kind == "cart_recovered" else record["value"]
-                self.cart_value.labels(kind).inc(value)
-            elif kind == "session_closed":
+                recovered = kind == RecordType.CART_RECOVERED
+                self.cart_value.labels(kind).inc(
+                    record["recovered_value" if recovered else "value"]
+                )
+            elif kind == RecordType.SESSION_CLOSED:
                 self.session_duration.observe(record["duration_seconds"])
                 self.session_events.observe(record["event_count"])
-            elif kind != "session_merged":
+            elif kind != RecordType.SESSION_MERGED:
                 self.transitions.labels(record["from_stage"] or NO_STAGE, record["to_stage"]).inc()
         for output, n in analytics.items():
             self.analytics_records.labels(output).inc(n)

@@ -89,9 +89,14 @@ class Assigned:
     last_record: float
     """Monotonic time of the partition's last input or route record."""
 
-    def clock(self) -> list[Any]:
+    def clock(self) -> dict[str, Any]:
+        """The partition's event time as the changelog keeps it (`Recovered.clock`)."""
         analytics = self.engine.analytics
-        return [self.source.wm, self.alignment.to_data(), analytics.horizon if analytics else 0]
+        return {
+            "source": self.source.wm,
+            "alignment": self.alignment.to_data(),
+            "horizon": analytics.horizon if analytics else 0,
+        }
 
 
 class Processor:
@@ -141,13 +146,14 @@ class Processor:
                 source = Source(0, now)
                 alignment = Alignment(partition, self.sources, disorder, self.ends)
             else:
-                clock = part.clock[1]
-                alignment = Alignment.from_data(partition, self.sources, clock, disorder, self.ends)
+                alignment = Alignment.from_data(
+                    partition, self.sources, part.clock["alignment"], disorder, self.ends
+                )
                 own = alignment.marks.get(partition)
-                source = Source(part.clock[0], now, own is not None and own.routes)
+                source = Source(part.clock["source"], now, own is not None and own.routes)
             engine.restore(part.states, alignment.value)
             if engine.analytics is not None:
-                horizon = part.clock[2] if part.clock else 0
+                horizon = part.clock["horizon"] if part.clock else 0
                 engine.analytics.restore(part.windows, horizon)
             self.assigned[partition] = Assigned(engine, source, alignment, now)
             self.announcer.forget(partition)
@@ -328,7 +334,9 @@ class Processor:
         self, batch: Batch, key: str, header: dict[str, Any], origin: Origin | None = None
     ) -> None:
         value = seal(header, origin)
-        batch.messages.append((self.route_topic, key.encode(), value, self.partition_of(key)))
+        batch.messages.append(
+            Message(self.route_topic, key.encode(), value, self.partition_of(key))
+        )
 
     def _dead(
         self,
@@ -346,7 +354,7 @@ class Processor:
         )  # fmt: skip
         if key is None and event is not None:
             key = event.key.encode()
-        batch.messages.append((DEAD_LETTER, key, encode(letter), None))
+        batch.messages.append(Message(DEAD_LETTER, key, encode(letter), None))
 
     # -- event time -----------------------------------------------------------
 
@@ -361,7 +369,9 @@ class Processor:
                 marks.append([partition, *mark.to_data()])
         if marks:
             value = seal({"kind": MARK, "marks": marks})
-            batch.messages += [(self.route_topic, None, value, p) for p in range(self.sources)]
+            batch.messages += [
+                Message(self.route_topic, None, value, p) for p in range(self.sources)
+            ]
 
     def _end(self, partition: int) -> int:
         """The end offset an idle mark of `partition` vouches for (-1: none, not idle)."""
@@ -403,7 +413,7 @@ class Processor:
         messages = batch.messages
         for output, key, record in out.records:
             to = record["part"] if output in Output.ANALYTICS else None  # its part's partition
-            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), to))
+            messages.append(Message(OUTPUT_TOPICS[output], key.encode(), encode(record), to))
         metrics = self.metrics
         metrics.count_outcomes(batch.outcomes)
         metrics.count_records(out.records)

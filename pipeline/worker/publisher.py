@@ -27,12 +27,22 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiokafka.structs import TopicPartition
 
 __all__ = ["Flush", "Message", "Publisher", "Send"]
 
-Message = tuple[str, bytes | None, bytes | None, int | None]
+
+class Message(NamedTuple):
+    """One record to send: its partition chosen (a state write, a route record) or by key."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None
+
+
 """(topic, key, value, partition); partition None: by key; value None: a tombstone."""
 
 Send = Callable[[list[Message]], Awaitable[Awaitable[None]]]
@@ -153,8 +163,9 @@ class Publisher:
         latest: dict[tuple[str, bytes | None, int | None], Message] = {}
         for flush in flushes:
             for write in flush.writes:
-                latest.pop((write[0], write[1], write[3]), None)
-                latest[write[0], write[1], write[3]] = write
+                place = (write.topic, write.key, write.partition)
+                latest.pop(place, None)
+                latest[place] = write
         await (await self._send_state(list(latest.values())))
         offsets: dict[TopicPartition, int] = {}
         for flush in flushes:

@@ -5,7 +5,15 @@ import asyncio
 
 import pytest
 
-from pipeline.worker.publisher import Flush, Publisher
+from pipeline.worker.publisher import Flush, Message, Publisher
+
+
+def out(key: bytes | None, value: bytes) -> Message:
+    return Message("out", key, value, None)
+
+
+def log(key: bytes, value: bytes) -> Message:
+    return Message("log", key, value, 0)
 
 
 def run(coroutine):
@@ -28,20 +36,16 @@ def test_a_round_sends_messages_then_the_latest_writes_then_commits():
 
     async def scenario():
         publisher = Publisher(send, send, commit, lambda ts, done: calls.append(("done", ts)), 4)
-        publisher.submit(
-            Flush([("out", b"k", b"1", None)], [("log", b"j", b"a", 0)], {"p": 1}, [7])
-        )
-        publisher.submit(
-            Flush([("out", b"k", b"2", None)], [("log", b"j", b"b", 0)], {"p": 2}, [8])
-        )
+        publisher.submit(Flush([out(b"k", b"1")], [log(b"j", b"a")], {"p": 1}, [7]))
+        publisher.submit(Flush([out(b"k", b"2")], [log(b"j", b"b")], {"p": 2}, [8]))
         publisher.start()
         await publisher.drain()
         await publisher.stop()
 
     run(scenario())
     assert calls == [
-        ("send", [("out", b"k", b"1", None), ("out", b"k", b"2", None)]),
-        ("send", [("log", b"j", b"b", 0)]),
+        ("send", [out(b"k", b"1"), out(b"k", b"2")]),
+        ("send", [log(b"j", b"b")]),
         ("commit", {"p": 2}),
         ("done", [7, 8]),
     ]
@@ -66,10 +70,10 @@ def test_later_outputs_leave_while_earlier_state_waits_for_its_outputs_delivery(
 
         publisher = Publisher(send, send, commit, lambda ts, done: None, 4)
         publisher.start()
-        publisher.submit(Flush([("out", None, b"1", None)], [("log", b"j", b"a", 0)], {"p": 1}, []))
+        publisher.submit(Flush([out(None, b"1")], [log(b"j", b"a")], {"p": 1}, []))
         while len(calls) < 1:
             await asyncio.sleep(0)
-        publisher.submit(Flush([("out", None, b"2", None)], [("log", b"i", b"b", 0)], {"p": 2}, []))
+        publisher.submit(Flush([out(None, b"2")], [log(b"i", b"b")], {"p": 2}, []))
         while len(calls) < 2:
             await asyncio.sleep(0)
         assert calls == [[b"1"], [b"2"]], "the second batch's outputs leave at once"
@@ -101,7 +105,7 @@ def test_a_failed_delivery_stops_the_publisher_before_anything_is_committed():
     async def scenario():
         publisher = Publisher(send, send, commit, lambda ts, done: None, 4)
         publisher.start()
-        publisher.submit(Flush([("out", None, b"x", None)], [("log", b"j", b"a", 0)], {"p": 1}, []))
+        publisher.submit(Flush([out(None, b"x")], [log(b"j", b"a")], {"p": 1}, []))
         with pytest.raises(OSError, match="broker gone"):
             await publisher.drain()
         await publisher.stop()
@@ -127,9 +131,9 @@ def test_back_pressure_waits_while_the_queue_is_full():
 
         publisher = Publisher(send, send, commit, lambda ts, done: None, 1)
         publisher.start()
-        publisher.submit(Flush([("out", None, b"1", None)], [], None, []))
+        publisher.submit(Flush([out(None, b"1")], [], None, []))
         await asyncio.sleep(0)
-        publisher.submit(Flush([("out", None, b"2", None)], [], None, []))
+        publisher.submit(Flush([out(None, b"2")], [], None, []))
         waiting = asyncio.create_task(publisher.room())
         await asyncio.sleep(0.01)
         assert not waiting.done(), "a full queue holds the next batch back"

@@ -195,7 +195,11 @@ def main() -> None:
         with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
             futures = {job: pool.submit(run, source, job[1], work)
                        for job, (run, source) in jobs.items()}  # fmt: skip
-            costs = {job: future.result() for job, future in futures.items()}
+            costs = {}
+            for done, (job, future) in enumerate(futures.items(), 1):
+                costs[job] = future.result()
+                print(f"[{done}/{len(futures)}] {job[0]}, analytics {job[1]}, {job[2]:,} events",
+                      file=sys.stderr, flush=True)  # fmt: skip
     figures: dict[str, object] = {"core": CORE_MODE, "sizes": [small, large]}
     for path in ("offline", "worker"):
         for analytics in ("off", "on"):

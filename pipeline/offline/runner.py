@@ -109,19 +109,22 @@ class _Files:
         }
 
     def write(self, out: Outputs) -> None:
+        """Write the records in `out` and take them out of it (its counts stay, for
+        `count`: one tally for the run, not one per event)."""
         summary = self.summary
         for output, _key, record in out.records:
             self.handles[output].write(orjson.dumps(record) + b"\n")
             summary.outputs[record.get("type", output)] += 1
             if output == Output.TRANSITIONS:
                 summary.to_stage[record["to_stage"]] += 1
-        summary.core.update(out.counts)
-        matches = summary.rule_matches
+        out.records.clear()
+
+    def count(self, out: Outputs) -> None:
+        """Add the run's counters and rule matches to the summary."""
+        self.summary.core.update(out.counts)
+        matches = self.summary.rule_matches
         for rule, n in out.rule_matches.items():
             matches[rule] += n
-        out.records.clear()
-        out.counts.clear()
-        out.rule_matches.clear()
 
     def dead(self, reason: str, error: str, raw: bytes, line: int, event: Event | None) -> None:
         record = dead_letter(
@@ -218,3 +221,4 @@ def _run(
             advance_bar(n)
     engine.finish(out)
     files.write(out)
+    files.count(out)

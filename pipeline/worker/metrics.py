@@ -8,6 +8,7 @@ series exists at zero from the start.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -146,14 +147,13 @@ class Metrics:
             "Sessions closed and published: ended (gap, length cap) or over_cap (too many open).",
             ["reason"], registry=r,
         )  # fmt: skip
-        self.session_duration = Histogram(
+        self.session_duration = HotHistogram(
             "journey_session_duration_seconds", "Length of closed sessions, first to last event.",
-            buckets=(0, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 86400),
-            registry=r,
+            (0, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 86400), r,
         )  # fmt: skip
-        self.session_events = Histogram(
+        self.session_events = HotHistogram(
             "journey_session_events", "Events per closed session.",
-            buckets=(1, 2, 3, 5, 10, 20, 50, 100, 250, 1000), registry=r,
+            (1, 2, 3, 5, 10, 20, 50, 100, 250, 1000), r,
         )  # fmt: skip
         self.processing_latency = HotHistogram(
             "journey_processing_latency_seconds",
@@ -299,24 +299,31 @@ class Metrics:
             self.events.labels(outcome).inc(n)
 
     def count_records(self, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        """Count published outputs by their type."""
-        analytics: dict[str, int] = {}
+        """Count a batch's published outputs by their type: tallied in plain integers, added
+        to the series once per label."""
+        analytics: Tally[str] = Tally()
+        alerts: Tally[str] = Tally()
+        values: dict[str, float] = {}
+        transitions: Tally[tuple[str, str]] = Tally()
         for output, _key, record in records:
             if output in Output.ANALYTICS:
-                analytics[output] = analytics.get(output, 0) + 1
+                analytics[output] += 1
                 continue
             kind = record.get("type")
             if kind in RecordType.ALERTS:
-                self.alerts.labels(kind).inc()
-                recovered = kind == RecordType.CART_RECOVERED
-                self.cart_value.labels(kind).inc(
-                    record["recovered_value" if recovered else "value"]
-                )
+                alerts[kind] += 1
+                field = "recovered_value" if kind == RecordType.CART_RECOVERED else "value"
+                values[kind] = values.get(kind, 0.0) + record[field]
             elif kind == RecordType.SESSION_CLOSED:
                 self.session_duration.observe(record["duration_seconds"])
                 self.session_events.observe(record["event_count"])
             elif kind != RecordType.SESSION_MERGED:
-                self.transitions.labels(record["from_stage"] or NO_STAGE, record["to_stage"]).inc()
+                transitions[record["from_stage"] or NO_STAGE, record["to_stage"]] += 1
+        for kind, n in alerts.items():
+            self.alerts.labels(kind).inc(n)
+            self.cart_value.labels(kind).inc(values[kind])
+        for (from_stage, to_stage), n in transitions.items():
+            self.transitions.labels(from_stage, to_stage).inc(n)
         for output, n in analytics.items():
             self.analytics_records.labels(output).inc(n)
 

@@ -40,6 +40,7 @@ __all__ = [
     "WorkerSettings",
     "env_name",
     "load",
+    "load_client_certificate",
     "reveal",
 ]
 
@@ -188,11 +189,15 @@ class KafkaSettings(_Group):
 def _client_certificate(settings: KafkaSettings) -> None:
     """Load the client certificate and key once, so a key that does not match or a wrong
     password is refused at start, naming the files."""
+    load_client_certificate(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), settings)
+
+
+def load_client_certificate(context: ssl.SSLContext, settings: KafkaSettings) -> None:
+    """Put the client certificate and its key into `context` (mutual TLS); raise ValueError
+    naming the files when they are not a certificate and its key."""
     certfile, keyfile = settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
-            certfile or "", keyfile, reveal(settings.kafka_ssl_password)
-        )
+        context.load_cert_chain(certfile or "", keyfile, reveal(settings.kafka_ssl_password))
     except ssl.SSLError as error:
         files = f"{certfile}" + (f" and JOURNEY_KAFKA_SSL_KEYFILE {keyfile}" if keyfile else "")
         raise ValueError(

@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka.abc import AbstractTokenProvider as AsyncTokenProvider
 from kafka.net.sasl.oauth import AbstractTokenProvider as TokenProvider
 
-from ..config import KafkaSettings, reveal
+from ..config import KafkaSettings, load_client_certificate, reveal
 
 __all__ = ["AsyncTokenFile", "TokenFile", "aiokafka_options", "client_options", "ssl_context"]
 
@@ -56,8 +56,9 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
 def aiokafka_options(settings: KafkaSettings) -> dict[str, Any]:
     """aiokafka connection options: kafka-python's, with aiokafka's own token provider."""
     options = client_options(settings)
-    if settings.kafka_sasl_oauth_token_file and "sasl_oauth_token_provider" in options:
-        options["sasl_oauth_token_provider"] = AsyncTokenFile(settings.kafka_sasl_oauth_token_file)
+    provider = options.get("sasl_oauth_token_provider")
+    if isinstance(provider, TokenFile):
+        options["sasl_oauth_token_provider"] = AsyncTokenFile(provider.path)
     return options
 
 
@@ -83,9 +84,5 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     certificate and its key (checked by the settings at start)."""
     context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
     if settings.kafka_ssl_certfile:
-        context.load_cert_chain(
-            settings.kafka_ssl_certfile,
-            settings.kafka_ssl_keyfile,
-            reveal(settings.kafka_ssl_password),
-        )
+        load_client_certificate(context, settings)
     return context

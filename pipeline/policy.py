@@ -4,13 +4,20 @@ funnels and page-rules files they name."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 from .config import JourneySettings
 from .contract.codec import EventDecoder
 from .contract.rules_file import load_funnels, load_page_rules, load_rules
 from .domain import CartPolicy, JourneyPolicy, SessionPolicy, default_rules
-from .domain.analytics import AnalyticsPolicy, PageRules, default_document, funnels_from_dict
+from .domain.analytics import (
+    AnalyticsPolicy,
+    Funnel,
+    PageRules,
+    default_document,
+    funnels_from_dict,
+)
 from .domain.carts import ACTIVITY, ADD, ORDER, REMOVE
 
 __all__ = ["analytics_policy", "event_decoder", "journey_policy", "misspelt_event_types"]
@@ -73,8 +80,7 @@ def misspelt_event_types(policy: JourneyPolicy) -> list[str]:
     known = _known_event_types()
     named = set(policy.rules.event_types)
     if policy.analytics is not None:
-        named |= {t for funnel in policy.analytics.funnels for _step, types in funnel.steps
-                  for t in types}  # fmt: skip
+        named |= _funnel_event_types(policy.analytics.funnels)
     warnings = []
     for name in sorted(named - known):
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
@@ -88,8 +94,9 @@ def misspelt_event_types(policy: JourneyPolicy) -> list[str]:
 
 def _known_event_types() -> set[str]:
     funnels = funnels_from_dict(default_document("default_funnels"))
-    return {
-        *default_rules().event_types,
-        *(t for funnel in funnels for _step, types in funnel.steps for t in types),
-        ADD, REMOVE, ORDER, *ACTIVITY,
-    }  # fmt: skip
+    return {*default_rules().event_types, *_funnel_event_types(funnels), ADD, REMOVE, ORDER,
+            *ACTIVITY}  # fmt: skip
+
+
+def _funnel_event_types(funnels: Iterable[Funnel]) -> set[str]:
+    return {t for funnel in funnels for _step, types in funnel.steps for t in types}

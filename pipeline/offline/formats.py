@@ -89,7 +89,7 @@ class _Rows:
 
     def __init__(self, text: Iterable[str]) -> None:
         self.lines: list[str] = []
-        self.reader = csv.DictReader(self._remember(text))
+        self.reader = csv.reader(self._remember(text))
         self.malformed: list[InputRecord] = []
 
     def _remember(self, text: Iterable[str]) -> Iterator[str]:
@@ -99,22 +99,21 @@ class _Rows:
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
         reader = self.reader
-        header = reader.fieldnames or ()  # reads the header line(s)
+        header = next(reader, [])
         ended, self.lines = reader.line_num, []
-        for row in reader:
+        for fields in reader:
             lines, self.lines = self.lines, []
-            start = ended + 1 + sum(1 for line in lines if not line.strip())
+            start = ended + 1
             ended = reader.line_num
-            if None in row or None in row.values():
-                found = len(header) + len(row.get(None) or ()) if None in row else sum(
-                    value is not None for value in row.values()
-                )  # fmt: skip
+            if not fields:
+                continue  # a blank line (counted: the next row starts after it)
+            if len(fields) != len(header):
                 self.malformed.append(InputRecord(
                     start, "".join(lines).strip().encode(),
-                    f"line {start} has {found} fields; the header has {len(header)}",
+                    f"line {start} has {len(fields)} fields; the header has {len(header)}",
                 ))  # fmt: skip
                 continue
-            yield start, row
+            yield start, dict(zip(header, fields, strict=True))
 
 
 def _csv_time(value: str) -> str:

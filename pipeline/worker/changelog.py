@@ -59,24 +59,24 @@ _WINDOW = b"\x00window/"
 def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
     """A journey's state, or a tombstone when it was removed (None)."""
     value = None if state is None else encode([STATE_FORMAT, partition, state.to_data()])
-    return Message(topic, key.encode(), value, partition)
+    return (topic, key.encode(), value, partition)
 
 
 def position_write(topic: str, partition: int, input_topic: str, expected: int) -> Message:
     key = _POSITION + f"{input_topic}/{partition}".encode()
-    return Message(topic, key, encode([STATE_FORMAT, partition, expected]), partition)
+    return (topic, key, encode([STATE_FORMAT, partition, expected]), partition)
 
 
 def window_write(topic: str, partition: int, start: int, window: Window | None) -> Message:
     """An analytics window's counts, or a tombstone when it left memory (None)."""
     data = None if window is None else [STATE_FORMAT, partition, window.to_data()]
     value = None if data is None else orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-    return Message(topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
+    return (topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
 
 
 def clock_write(topic: str, partition: int, clock: dict[str, Any]) -> Message:
     value = encode([STATE_FORMAT, partition, clock])
-    return Message(topic, _CLOCK + str(partition).encode(), value, partition)
+    return (topic, _CLOCK + str(partition).encode(), value, partition)
 
 
 @dataclass

@@ -334,9 +334,7 @@ class Processor:
         self, batch: Batch, key: str, header: dict[str, Any], origin: Origin | None = None
     ) -> None:
         value = seal(header, origin)
-        batch.messages.append(
-            Message(self.route_topic, key.encode(), value, self.partition_of(key))
-        )
+        batch.messages.append((self.route_topic, key.encode(), value, self.partition_of(key)))
 
     def _dead(
         self,
@@ -354,7 +352,7 @@ class Processor:
         )  # fmt: skip
         if key is None and event is not None:
             key = event.key.encode()
-        batch.messages.append(Message(DEAD_LETTER, key, encode(letter), None))
+        batch.messages.append((DEAD_LETTER, key, encode(letter), None))
 
     # -- event time -----------------------------------------------------------
 
@@ -369,9 +367,7 @@ class Processor:
                 marks.append([partition, *mark.to_data()])
         if marks:
             value = seal({"kind": MARK, "marks": marks})
-            batch.messages += [
-                Message(self.route_topic, None, value, p) for p in range(self.sources)
-            ]
+            batch.messages += [(self.route_topic, None, value, p) for p in range(self.sources)]
 
     def _end(self, partition: int) -> int:
         """The end offset an idle mark of `partition` vouches for (-1: none, not idle)."""
@@ -413,7 +409,7 @@ class Processor:
         messages = batch.messages
         for output, key, record in out.records:
             to = record["part"] if output in Output.ANALYTICS else None  # its part's partition
-            messages.append(Message(OUTPUT_TOPICS[output], key.encode(), encode(record), to))
+            messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), to))
         metrics = self.metrics
         metrics.count_outcomes(batch.outcomes)
         metrics.count_records(out.records)

@@ -27,20 +27,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from aiokafka.structs import TopicPartition
 
 __all__ = ["Flush", "Message", "Publisher", "Send"]
 
 
-class Message(NamedTuple):
-    """One record to send: its partition chosen (a state write, a route record) or by key."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    partition: int | None
+Message = tuple[str, bytes | None, bytes | None, int | None]
+"""One record to send: (topic, key, value, partition); the partition chosen (a state write,
+a route record) or None (by key). A plain tuple, unpacked by name where read: one is built
+per output record, where a named tuple's Python-level constructor was a measurable cost
+(docs/performance.md)."""
 
 
 """(topic, key, value, partition); partition None: by key; value None: a tombstone."""
@@ -163,9 +160,9 @@ class Publisher:
         latest: dict[tuple[str, bytes | None, int | None], Message] = {}
         for flush in flushes:
             for write in flush.writes:
-                place = (write.topic, write.key, write.partition)
-                latest.pop(place, None)
-                latest[place] = write
+                topic, key, _value, partition = write
+                latest.pop((topic, key, partition), None)
+                latest[topic, key, partition] = write
         await (await self._send_state(list(latest.values())))
         offsets: dict[TopicPartition, int] = {}
         for flush in flushes:

@@ -9,11 +9,11 @@ from pipeline.worker.publisher import Flush, Message, Publisher
 
 
 def out(key: bytes | None, value: bytes) -> Message:
-    return Message("out", key, value, None)
+    return ("out", key, value, None)
 
 
 def log(key: bytes, value: bytes) -> Message:
-    return Message("log", key, value, 0)
+    return ("log", key, value, 0)
 
 
 def run(coroutine):

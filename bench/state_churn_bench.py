@@ -87,11 +87,11 @@ def main() -> None:
     print(f"{'day':>4} {'events':>10} {'journeys held':>14} {'timers':>8} {'RSS MB':>8}")
     for day in range(args.days):
         for event in day_of_events(day, args, rng):
-            engine.ingest(event, out)
+            engine.on_event(event, out, event.occurred_at)
             events += 1
         out.records.clear()
         out.counts.clear()
-        engine.take_dirty()
+        engine.snapshot()
         if (day + 1) % args.every == 0 or day == args.days - 1:
             point = {"day": day + 1, "events": events, "journeys": len(engine.states),
                      "timers": len(engine.timers), "rss_mb": round(rss_mb(), 1)}  # fmt: skip

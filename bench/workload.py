@@ -75,7 +75,7 @@ def expected_decisions(values: list[bytes], settings: Settings | None = None) ->
     )
     count = 0
     for event in events:
-        engine.ingest(event, out)
+        engine.on_event(event, out, event.occurred_at)
         count += sum(1 for output, _key, record in out.records if _decision(output, record))
         out.records.clear()
         out.counts.clear()

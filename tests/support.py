@@ -6,16 +6,24 @@ import json
 import os
 import random
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from unittest import mock
 
 import orjson
 
 from pipeline.config import Settings, load
-from pipeline.domain import Event, JourneyEngine, JourneyPolicy, Output, Outputs, parse_time
+from pipeline.domain import (
+    Event,
+    JourneyEngine,
+    JourneyPolicy,
+    Message,
+    Output,
+    Outputs,
+    parse_time,
+)
 from pipeline.domain.analytics.rollup import Rollup
 from pipeline.offline.runner import process_records
 from pipeline.policy import event_decoder
@@ -78,6 +86,34 @@ def order(oid: str, *items: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+T = TypeVar("T")
+
+
+def complete(step: Coroutine[None, None, T]) -> T:
+    """Run a coroutine that only ever yields to let the event loop turn (`asyncio.sleep(0)`),
+    as the worker's `Processor.process` does, to its end without an event loop."""
+    while True:
+        try:
+            step.send(None)
+        except StopIteration as done:
+            return cast(T, done.value)
+
+
+class Mailbox:
+    """A router for one engine under test: the keys `owns` accepts are here; messages to
+    the others are kept in `sent`, in order."""
+
+    def __init__(self, owns: Callable[[str], bool]) -> None:
+        self._owns = owns
+        self.sent: list[tuple[str, Message]] = []
+
+    def owns(self, key: str) -> bool:
+        return self._owns(key)
+
+    def send(self, key: str, message: Message) -> None:
+        self.sent.append((key, message))
+
+
 class Run:
     """Records produced by running events through one engine, by output."""
 
@@ -86,9 +122,9 @@ class Run:
     ) -> None:
         self.engine = JourneyEngine(policy or JourneyPolicy())
         self.out = Outputs()
-        self.outcomes = [self.engine.ingest(e, self.out).outcome for e in events]
+        self.outcomes = [self.engine.on_event(e, self.out, e.occurred_at).outcome for e in events]
         if finish:
-            self.engine.finish(self.out)
+            self.engine.on_eof(self.out)
 
     def of(self, output: str) -> list[dict[str, Any]]:
         return [record for name, _key, record in self.out.records if name == output]

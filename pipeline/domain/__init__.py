@@ -2,11 +2,12 @@
 
 from .carts import CartPolicy
 from .deadlines import advance, next_deadline
-from .engine import JourneyEngine, Step
+from .engine import JourneyEngine, Snapshot, Step
 from .events import STAGES, Event, InvalidEvent, format_time, parse_time, stable_id
 from .identity import absorb, detach
 from .journey import process
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
+from .router import Absorb, Detach, Everywhere, Forget, Forward, Message, Router
 from .sessions import SessionPolicy
 from .stages import StageRules, default_rules
 from .timers import TimerQueue
@@ -16,20 +17,28 @@ __all__ = [
     "NO_STAGE",
     "SCHEMA_VERSION",
     "STAGES",
+    "Absorb",
     "CartPolicy",
     "Count",
+    "Detach",
     "Event",
+    "Everywhere",
+    "Forget",
+    "Forward",
     "InvalidEvent",
     "JourneyEngine",
     "JourneyPolicy",
     "JourneyState",
+    "Message",
     "Outcome",
     "Output",
     "Outputs",
     "Reason",
     "RecordType",
+    "Router",
     "SessionPolicy",
     "StageRules",
+    "Snapshot",
     "Step",
     "Suppression",
     "TimerQueue",

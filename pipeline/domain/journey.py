@@ -20,16 +20,13 @@ from . import records
 from .analytics.facts import trail_entry, voice
 from .carts import ACTIVITY, ADD, ORDER, REMOVE
 from .deadlines import close_sessions, expire_due, record_transition, settle
-from .events import STAGES, Event, parse_time
+from .events import STAGES, Event
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
 from .sessions import Session, place
 from .stages import Rule, current_stage, stage_rank
 from .vocabulary import Outcome, Output
 
 __all__ = [
-    "hold",
-    "joins",
-    "pending_since",
     "process",
     "replay_parked",
     "report_merge",
@@ -207,35 +204,3 @@ def replay_parked(
         event = Event.from_dict(data)
         replayed.append((event, process(state, event, watermark, policy, out)))
     return replayed
-
-
-def pending_since(state: JourneyState) -> int:
-    """The earliest event time a journey waiting for a stitch may still report facts at
-    once it arrives: its open sessions' starts, its parked events, its latest event."""
-    times = [s.started_at for s in state.sessions]
-    times += [parse_time(data["occurred_at"]) for data, _watermark in state.parked]
-    return min(times, default=state.clock)
-
-
-def joins(state: JourneyState, event: Event) -> bool:
-    """Whether `event` must wait for the watermark before it applies, its journey being one
-    that events and stitches reach from more than one partition: still anonymous (a
-    stitch read anywhere may move it to a customer as of an earlier time), or a customer's
-    with stitched devices (their anonymous events are forwarded to it). The watermark is
-    the time up to which every partition has sent those on: they travel ahead of its
-    marks. A customer's journey with one id applies its events at once."""
-    if state.alias_of is not None:
-        return False
-    if state.customer_id is None and not event.customer_id:
-        return True
-    return bool(state.anonymous_ids)
-
-
-def hold(state: JourneyState, event: Event) -> None:
-    """Keep an event until the watermark has passed it."""
-    at = event.occurred_at
-    held = state.held
-    position = len(held)
-    while position and held[position - 1][1] > at:
-        position -= 1
-    held.insert(position, [event.data, at])

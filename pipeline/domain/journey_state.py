@@ -39,6 +39,8 @@ class Count:
     """A stitch asked for (`ALIASES`) has arrived and ended the customer's wait."""
     FORWARDED: Final = "events_forwarded_to_customer"
     STITCH_WAIT_OVER_CAP: Final = "stitch_wait_over_cap"
+    ERASED: Final = "journeys_erased"
+    """Journeys removed on request (`journey forget`)."""
     EXPIRED: Final = "journeys_expired"
     """Journeys removed: back to empty, or anonymous and inactive for the TTL."""
     ANALYTICS_TOO_LATE: Final = "analytics_facts_too_late"

@@ -212,13 +212,13 @@ def _run(
 ) -> None:
     out = Outputs()
     for n, (line, raw, event) in enumerate(_decoded(valid), 1):
-        step = engine.ingest(event, out)
+        step = engine.on_event(event, out, event.occurred_at)
         summary.outcomes[step.outcome] += 1
         if step.late_by is not None:
             files.dead(Reason.LATE, late_error(step.late_by), raw, line, event)
         files.write(out)
         if n % 10_000 == 0:
             advance_bar(n)
-    engine.finish(out)
+    engine.on_eof(out)
     files.write(out)
     files.count(out)

@@ -4,15 +4,13 @@ watermark, stuck inputs; read from the assigned partitions every few seconds."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from ..domain import NO_STAGE, STAGES
 from .compact_states import CompactStates
 from .metrics import Metrics
+from .partition import Assigned
 from .positions import Positions
-
-if TYPE_CHECKING:
-    from .processing import Assigned
 
 __all__ = ["update_gauges"]
 

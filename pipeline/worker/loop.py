@@ -37,7 +37,7 @@ from .changelog import FENCE_KEY, read_to_fences, recovered
 from .gauges import update_gauges
 from .metrics import Metrics
 from .owners import OwnerDirectory
-from .processing import Batch, Processor
+from .processing import Processor
 from .publisher import Publisher
 from .sink import RecordSink
 
@@ -48,8 +48,6 @@ log = logging.getLogger("journey.worker")
 _BROKER_CHECK_EVERY_S = 5.0
 _FLUSHES_QUEUED = 4
 """Processed batches that may wait to be published before processing pauses."""
-_YIELD_EVERY = 25
-"""Records processed between two turns of the event loop (sends and acks progress)."""
 _TICK_S = 0.25
 _GAUGES_EVERY = 4
 """Ticks between two refreshes of the state gauges (they walk every partition's table)."""
@@ -125,7 +123,7 @@ class JourneyWorker:
 
     @property
     def engines(self) -> dict[int, JourneyEngine]:
-        return self.processor.engines
+        return {p: a.engine for p, a in self.processor.assigned.items()}
 
     # -- life cycle -------------------------------------------------------------
 
@@ -252,16 +250,8 @@ class JourneyWorker:
         started = time.perf_counter()
         await self.publisher.room()
         async with self.lock:
-            processor = self.processor
-            now = time.monotonic()
-            processor.begin(int(time.time() * 1000))
-            batch = Batch()
-            for n, record in enumerate(records):
-                if n % _YIELD_EVERY == _YIELD_EVERY - 1:
-                    await asyncio.sleep(0)  # let earlier flushes' network I/O progress
-                processor.admit(record, batch, now)
-            offsets = {TopicPartition(*tp): n for tp, n in processor.commit_offsets().items()}
-            self.publisher.submit(processor.take_flush(batch, now, offsets))
+            now, wall_ms = time.monotonic(), int(time.time() * 1000)
+            self.publisher.submit(await self.processor.process(records, now, wall_ms))
             await self._seek_back()
         await asyncio.sleep(0)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -273,9 +263,9 @@ class JourneyWorker:
             observe(done - timestamp / 1000)
         self.metrics.last_processed.set(done)
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         try:
-            await self.consumer.commit(offsets)
+            await self.consumer.commit({TopicPartition(*tp): n for tp, n in offsets.items()})
         except (CommitFailedError, KafkaError) as error:
             # state and positions are in the changelog: a redelivery is skipped there
             log.warning("offset commit failed (a rebalance is under way?): %s", error)
@@ -322,8 +312,8 @@ class JourneyWorker:
             await asyncio.sleep(_TICK_S)
             await self._refresh_ends()
             async with self.lock:
-                self.processor.begin(int(time.time() * 1000))
-                flush = self.processor.tick(time.monotonic(), self._caught_up)
+                now, wall_ms = time.monotonic(), int(time.time() * 1000)
+                flush = self.processor.tick(now, self._caught_up, wall_ms)
                 if flush.messages or flush.writes:
                     self.publisher.submit(flush)
                 ticks += 1

@@ -59,7 +59,7 @@ _HOLD_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _CORE = tuple(
     v
     for k, v in vars(Count).items()
-    if k.isupper() and not v.endswith("_") and v not in _SESSION_COUNTS
+    if k.isupper() and not v.endswith("_") and v not in (*_SESSION_COUNTS, Count.ERASED)
 )
 TABLES = ("journeys", "timers", "analytics_windows")
 """State tables whose sizes are reported (`journey_table_keys`)."""
@@ -342,6 +342,8 @@ class Metrics:
                 self.sessions_opened.inc(n)
             elif name in _SESSION_CLOSES:
                 self.sessions_closed.labels(_SESSION_CLOSES[name]).inc(n)
+            elif name == Count.ERASED:
+                self.erasures.inc(n)
             elif name.startswith(Count.SUPPRESSED):
                 self.suppressed.labels(name.removeprefix(Count.SUPPRESSED)).inc(n)
             else:

@@ -28,8 +28,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiokafka.structs import TopicPartition
-
 __all__ = ["Flush", "Message", "Publisher", "Send"]
 
 
@@ -52,7 +50,7 @@ class Flush:
 
     messages: list[Message]
     writes: list[Message]
-    offsets: dict[TopicPartition, int] | None
+    offsets: dict[tuple[str, int], int] | None
     """Offsets to commit once the rest is written; None: nothing consumed (timers)."""
     timestamps: list[int]
     """Kafka timestamps of the batch's input events (for the processing latency)."""
@@ -63,7 +61,7 @@ class Publisher:
         self,
         send: Send,
         send_state: Send,
-        commit: Callable[[dict[TopicPartition, int]], Awaitable[None]],
+        commit: Callable[[dict[tuple[str, int], int]], Awaitable[None]],
         published: Callable[[list[int], float], None],
         max_queued: int,
     ) -> None:
@@ -164,7 +162,7 @@ class Publisher:
                 latest.pop((topic, key, partition), None)
                 latest[topic, key, partition] = write
         await (await self._send_state(list(latest.values())))
-        offsets: dict[TopicPartition, int] = {}
+        offsets: dict[tuple[str, int], int] = {}
         for flush in flushes:
             offsets.update(flush.offsets or {})
         if offsets:

@@ -29,7 +29,7 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from ..contract.drift import Part, decode_again
-from ..domain import Event
+from ..domain import Absorb, Detach, Event, Forget, Forward, Message
 
 __all__ = [
     "ABSORB",
@@ -40,9 +40,11 @@ __all__ = [
     "PARTITIONERS",
     "Origin",
     "PartitionerGuess",
+    "RouteTopic",
     "Routed",
     "by_key",
     "fnv1a",
+    "message_of",
     "open_envelope",
     "partitioner",
     "seal",
@@ -155,6 +157,58 @@ def open_envelope(value: bytes) -> Routed:
         where["drops"] = tuple(tuple(part) for part in where["drops"])
     origin = None if where is None else Origin(payload, **where)
     return Routed(header["kind"], header, origin)
+
+
+class RouteTopic:
+    """The worker's `Router`: a journey key is here when the engine's partition owns it; a
+    message to any other goes on the route topic, to the partition that owns its key."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        partition_of: Callable[[str], int],
+        outbox: list[tuple[str, bytes | None, bytes | None, int | None]],
+    ) -> None:
+        """`outbox`: the batch's messages, where the envelopes go."""
+        self.topic = topic
+        self.partition = partition
+        self.partition_of = partition_of
+        self.outbox = outbox
+
+    def owns(self, key: str) -> bool:
+        return self.partition_of(key) == self.partition
+
+    def send(self, key: str, message: Message) -> None:
+        origin: Origin | None = None
+        if isinstance(message, Forward):
+            if not isinstance(message.source, Origin):
+                raise TypeError(f"a forwarded event travels as its record, not {message.source!r}")
+            header: dict[str, Any] = {"kind": EVENT, "key": key}
+            origin = message.source
+        elif isinstance(message, Detach):
+            header = {"kind": DETACH, "customer": message.customer, "at": message.at}
+        elif isinstance(message, Absorb):
+            header = {"kind": ABSORB, "moved": message.moved, "at": message.at}
+        else:
+            header = {"kind": FORGET}
+        self.outbox.append((self.topic, key.encode(), seal(header, origin), self.partition_of(key)))
+
+
+def message_of(routed: Routed, key: bytes | None) -> tuple[str, Message]:
+    """The journey key and engine message a route record carries (not a mark)."""
+    header = routed.header
+    if routed.kind == EVENT:
+        assert routed.origin is not None
+        return header["key"], Forward(routed.origin.event(), routed.origin)
+    target = (key or b"").decode()
+    if routed.kind == DETACH:
+        return target, Detach(header["customer"], header["at"])
+    if routed.kind == ABSORB:
+        return target, Absorb(header["moved"], header["at"])
+    if routed.kind == FORGET:
+        return target, Forget()
+    raise ValueError(f"unknown route record kind {routed.kind!r}")
 
 
 GUESS_AFTER = 200

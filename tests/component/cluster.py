@@ -33,7 +33,7 @@ from pipeline.worker.publisher import Flush
 from pipeline.worker.routing import PARTITIONERS
 from pipeline.worker.sink import RecordSink
 
-from ..support import canonical
+from ..support import canonical, complete
 
 APP = "mem"
 PARTITIONS = 4
@@ -125,7 +125,7 @@ class Cluster:
         records = self.topics[topic, partition][start : start + count]
         self.cursors[topic, partition] = start + len(records)
         self.now += 0.05
-        self.publish(processor.process(records, self.now, 0))
+        self.publish(complete(processor.process(records, self.now, 0)))
         return len(records)
 
     def backlog(self, index: int) -> list[tuple[str, int]]:
@@ -146,7 +146,7 @@ class Cluster:
         for index, (processor, _owned) in enumerate(self.workers):
             processor.set_ends(self.ends())
             waiting = {p for _topic, p in self.backlog(index)}
-            self.publish(processor.tick(self.now, lambda p, w=waiting: p not in w))
+            self.publish(processor.tick(self.now, lambda p, w=waiting: p not in w, 0))
 
     def drain(self, rng: random.Random, slow: int | None = None, ticks: int = 80) -> None:
         """Read everything, in random chunks; `slow`'s input partition only once every other

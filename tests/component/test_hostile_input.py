@@ -20,6 +20,7 @@ from pipeline.worker.changelog import Recovered
 from pipeline.worker.metrics import Metrics
 from pipeline.worker.processing import Processor
 
+from ..support import complete
 from .cluster import Record
 
 NOW = 1_767_225_600_000
@@ -69,7 +70,7 @@ def processor() -> Processor:
 @given(st.lists(records, min_size=1, max_size=20))
 def test_every_record_is_processed_or_dead_lettered_with_its_original_bytes(values):
     batch = [Record(EVENTS, 0, n, None, v, NOW) for n, v in enumerate(values)]
-    flush = processor().process(batch, 1.0, NOW)
+    flush = complete(processor().process(batch, 1.0, NOW))
     letters = [orjson.loads(m[2]) for m in flush.messages if m[0] == DEAD_LETTER]
     invalid = [d for d in letters if d["reason"] not in ("late", "partial")]
     partial = [d for d in letters if d["reason"] == "partial"]
@@ -97,11 +98,11 @@ def _decoded(values: list[bytes]) -> list[Decoded | None]:
 def test_absurd_records_are_counted_and_the_worker_goes_on():
     worker = processor()
     batch = [Record(EVENTS, 0, n, None, v, NOW) for n, v in enumerate(absurd)]
-    worker.process(batch, 1.0, NOW)
+    complete(worker.process(batch, 1.0, NOW))
     outcomes = Counter({k: v for k, v in _counts(worker).items() if v})
     assert sum(outcomes.values()) == len(absurd)
     good = orjson.dumps({**GOOD, "event_id": "after", "customer_id": "c"})  # applies at once
-    after = worker.process([Record(EVENTS, 0, len(absurd), b"c", good, NOW)], 2, NOW)
+    after = complete(worker.process([Record(EVENTS, 0, len(absurd), b"c", good, NOW)], 2, NOW))
     assert any(m[0] != DEAD_LETTER for m in after.messages), "a good record still gets through"
 
 

@@ -19,8 +19,9 @@ def outputs_of(states) -> tuple[list, Counter]:
     engine = JourneyEngine(JourneyPolicy(), states)
     out = Outputs()
     for record in itertools.islice(generate(3000, 150, seed=5), 3000):
-        engine.ingest(decoder.decode(record.value, record.occurred_at).event, out)
-    engine.finish(out)
+        e = decoder.decode(record.value, record.occurred_at).event
+        engine.on_event(e, out, e.occurred_at)
+    engine.on_eof(out)
     return out.records, out.counts
 
 
@@ -39,7 +40,8 @@ def test_idle_journeys_are_compressed_once_it_has_trained_and_read_back_whole():
         engine = JourneyEngine(JourneyPolicy(), table)
         decoder, out = EventDecoder(65536, 3_600_000), Outputs()
         for record in generate(4000, 2000, seed=3):
-            engine.ingest(decoder.decode(record.value, record.occurred_at).event, out)
+            e = decoder.decode(record.value, record.occurred_at).event
+            engine.on_event(e, out, e.occurred_at)
         return table
 
     table, reference = states_after(CompactStates(decoded=1, train_on=200)), states_after({})

@@ -9,10 +9,19 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import Event, JourneyEngine, JourneyPolicy, JourneyState, Outcome, Outputs
+from pipeline.domain import (
+    Absorb,
+    Detach,
+    Event,
+    JourneyEngine,
+    JourneyPolicy,
+    JourneyState,
+    Outcome,
+    Outputs,
+)
 from pipeline.tools.generate import generate
 
-from ..support import MINUTE, Run, event
+from ..support import MINUTE, Mailbox, Run, event
 
 DISORDER = 5 * MINUTE
 
@@ -27,14 +36,11 @@ def held_run(events: list[Event], arrival: list[Event], lag: int) -> Outputs:
     engine, out = JourneyEngine(JourneyPolicy(), hold=True), Outputs()
     highest = 0
     for e in arrival:
-        engine.step(e, out)
-        engine.stitch_locally(out)
+        engine.on_event(e, out)
         highest = max(highest, e.occurred_at)
-        engine.observe(highest - DISORDER - lag, out)
-        engine.stitch_locally(out)
-    engine.observe(highest, out)
-    engine.stitch_locally(out)
-    engine.finish(out)
+        engine.on_watermark(out, highest - DISORDER - lag)
+    engine.on_watermark(out, highest)
+    engine.on_eof(out)
     return out
 
 
@@ -56,37 +62,37 @@ def test_an_event_is_held_until_the_watermark_has_passed_it_and_counted_when_rel
     another at the same time yet (a stitch, say)."""
     engine, out = JourneyEngine(JourneyPolicy(), hold=True), Outputs()
     first = event("page_viewed", 0)
-    assert engine.step(first, out).outcome == Outcome.HELD
+    assert engine.on_event(first, out).outcome == Outcome.HELD
     assert not out.records and engine.states["c-1"].held
-    engine.observe(first.occurred_at, out)
+    engine.on_watermark(out, first.occurred_at)
     assert not out.released and engine.states["c-1"].held
-    engine.observe(first.occurred_at + 1, out)
+    engine.on_watermark(out, first.occurred_at + 1)
     assert out.released == [Outcome.OK] and out.records
 
 
 def test_a_stitch_asked_on_arrival_waits_for_its_event_and_takes_the_earliest_time():
     login = event("logged_in", 2 * MINUTE, customer="c-9", anonymous="a-9")
     earlier = event("cart_viewed", MINUTE, customer="c-9", anonymous="a-9")
-    engine = JourneyEngine(JourneyPolicy(), hold=True, here=lambda key: key != "a-9")
+    mailbox = Mailbox(lambda key: key != "a-9")
+    engine = JourneyEngine(JourneyPolicy(), hold=True, router=mailbox)
     out = Outputs()
-    engine.step(login, out)
-    engine.step(earlier, out)
-    assert [at for _a, _c, at in out.aliases] == [login.occurred_at, earlier.occurred_at], (
-        "asked again, for the earlier time"
-    )
+    engine.on_event(login, out)
+    engine.on_event(earlier, out)
+    asked = [("a-9", Detach("c-9", e.occurred_at)) for e in (login, earlier)]
+    assert mailbox.sent == asked, "asked again, for the earlier time"
     state = engine.states["c-9"]
     assert state.asked == [["a-9", earlier.occurred_at]]
     anonymous = JourneyState(key="a-9", anonymous_id="a-9", event_count=1)
-    engine.absorb("c-9", anonymous.to_data(), earlier.occurred_at, out)
+    engine.on_message("c-9", Absorb(anonymous.to_data(), earlier.occurred_at), out)
     assert state.early and not state.awaiting, "kept until the event asking for it is processed"
-    engine.observe(login.occurred_at + 1, out)
+    engine.on_watermark(out, login.occurred_at + 1)
     assert not state.early and not state.asked and not state.awaiting
     assert out.released == [Outcome.OK, Outcome.OK]
 
 
 def test_held_events_and_early_stitches_survive_a_restart():
     engine, out = JourneyEngine(JourneyPolicy(), hold=True), Outputs()
-    engine.step(event("logged_in", 0, customer="c-9", anonymous="a-9"), out)
+    engine.on_event(event("logged_in", 0, customer="c-9", anonymous="a-9"), out)
     state = engine.states["c-9"]
     state.early.append(["a-9", ["a-9"], 0])
     again = JourneyState.from_data(orjson.loads(orjson.dumps(state.to_data())))

@@ -23,22 +23,22 @@ def engine_after(events, policy=POLICY):
     engine = JourneyEngine(policy)
     out = Outputs()
     for e in events:
-        engine.ingest(e, out)
+        engine.on_event(e, out, e.occurred_at)
     return engine, out
 
 
 def test_a_customer_journey_goes_when_its_last_stage_window_lapses():
     engine, out = engine_after([event("page_viewed", 0), event("product_viewed", MINUTE)])
     assert expires_at(engine.states["c-1"], POLICY) is None, "its session is open"
-    engine.observe(T0 + MINUTE + POLICY.sessions.gap_ms + LATENESS + MINUTE, out)
+    engine.on_watermark(out, T0 + MINUTE + POLICY.sessions.gap_ms + LATENESS + MINUTE)
     removal = expires_at(engine.states["c-1"], POLICY)
     assert removal == T0 + MINUTE + WINDOWS["consideration"] + LATENESS
-    engine.observe(removal - 1, out)
+    engine.on_watermark(out, removal - 1)
     assert "c-1" in engine.states and engine.states["c-1"].stage == "consideration"
-    engine.observe(removal, out)
+    engine.on_watermark(out, removal)
     assert "c-1" not in engine.states and out.counts[Count.EXPIRED] == 1
     assert len(engine.timers) == 0
-    assert "c-1" in engine.take_dirty(), "the shell writes its tombstone"
+    assert "c-1" in dict(engine.snapshot().states), "the shell writes its tombstone"
     lapses = [r for o, _k, r in out.records if o == "stage_transitions" and r["reason"] == "lapse"]
     assert [r["to_stage"] for r in lapses] == ["awareness"], "the lapse went out first"
 
@@ -50,16 +50,16 @@ def test_a_journey_keeps_what_it_still_needs():
     engine, _ = engine_after(
         [*shop, event("page_viewed", 2 * MINUTE, properties={"marketing_consent": False})]
     )
-    engine.observe(T0 + 400 * DAY, Outputs())
+    engine.on_watermark(Outputs(), T0 + 400 * DAY)
     assert "c-1" in engine.states, "a withdrawn consent is kept"
 
 
 def test_an_anonymous_journey_goes_after_the_ttl_and_its_alias_lives_while_used():
     policy = replace(POLICY, anonymous_ttl_ms=2 * DAY)
     engine, out = engine_after([event("page_viewed", 0, customer=None, anonymous="a-1")], policy)
-    engine.observe(T0 + 2 * DAY + LATENESS - 1, out)
+    engine.on_watermark(out, T0 + 2 * DAY + LATENESS - 1)
     assert "a-1" in engine.states
-    engine.observe(T0 + 2 * DAY + LATENESS, out)
+    engine.on_watermark(out, T0 + 2 * DAY + LATENESS)
     assert "a-1" not in engine.states
 
     engine, out = engine_after([
@@ -68,9 +68,9 @@ def test_an_anonymous_journey_goes_after_the_ttl_and_its_alias_lives_while_used(
         event("page_viewed", DAY, customer=None, anonymous="a-2"),  # forwarded to c-2
     ], policy)  # fmt: skip
     assert engine.states["a-2"].alias_of == "c-2"
-    engine.observe(T0 + 3 * DAY + LATENESS - 1, out)
+    engine.on_watermark(out, T0 + 3 * DAY + LATENESS - 1)
     assert "a-2" in engine.states, "used a day later: the alias lives 2 days from then"
-    engine.observe(T0 + 3 * DAY + LATENESS, out)
+    engine.on_watermark(out, T0 + 3 * DAY + LATENESS)
     assert "a-2" not in engine.states and "c-2" in engine.states
 
 
@@ -104,9 +104,9 @@ def test_removal_by_timer_or_on_the_next_event_gives_the_same_decisions(plan, cu
     eager, out_eager = engine_after(events, policy)  # timers fired up to each event
     lazy, out_lazy = JourneyEngine(policy), Outputs()  # the watermark never moves
     for e in events:
-        lazy.step(e, out_lazy)
+        lazy.on_event(e, out_lazy)
     for engine, out in ((eager, out_eager), (lazy, out_lazy)):
-        engine.observe(T0 + at, out)
-        engine.finish(out)
+        engine.on_watermark(out, T0 + at)
+        engine.on_eof(out)
     assert sorted(map(repr, out_lazy.records)) == sorted(map(repr, out_eager.records))
     assert set(lazy.states) == set(eager.states)

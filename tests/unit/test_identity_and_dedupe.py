@@ -2,9 +2,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.domain import JourneyEngine, JourneyPolicy, JourneyState, Outcome, Outputs
+from pipeline.domain import (
+    Absorb,
+    Detach,
+    JourneyEngine,
+    JourneyPolicy,
+    JourneyState,
+    Outcome,
+    Outputs,
+)
 
-from ..support import DAY, MINUTE, T0, Run, anonymous_then_login, event, product
+from ..support import DAY, MINUTE, T0, Mailbox, Run, anonymous_then_login, event, product
 
 
 def test_anonymous_history_moves_under_the_customer_key():
@@ -52,73 +60,66 @@ def test_state_round_trips_through_plain_data():
 
 def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
     """The worker stitches through a topic; events held meanwhile replay in order."""
-    from pipeline.domain import JourneyEngine, Outputs
-
     events = [*anonymous_then_login()[:3],
               event("cart_item_added", 4 * MINUTE, customer="c-9", product=product("q")),
               event("order_completed", 5 * MINUTE, customer="c-9")]  # fmt: skip
     immediate = Run(events)
-    engine = JourneyEngine(JourneyPolicy())
+    mailbox = Mailbox(lambda key: key != "a-9")  # the anonymous journey's requests travel
+    engine = JourneyEngine(JourneyPolicy(), router=mailbox)
     out = Outputs()
-    outcomes = []
-    for e in events:
-        engine.observe(e.occurred_at, out)
-        outcomes.append(engine.handle(e, out))
+    outcomes = [engine.on_event(e, out, e.occurred_at).outcome for e in events]
     assert outcomes[-2:] == [Outcome.PARKED, Outcome.PARKED]
     assert engine.timers.next_deadline() is None or "c-9" not in engine.timers._due
-    [(anonymous_id, customer_key, at)] = out.aliases
-    out.aliases.clear()
-    engine.request_detach(anonymous_id, customer_key, at, out)
-    [move] = out.moves
-    out.moves.clear()
-    replayed = engine.absorb(*move, out)
-    assert [o for _e, o in replayed] == [Outcome.OK, Outcome.OK]
-    engine.request_detach(anonymous_id, customer_key, at, out)  # a redelivered request
-    assert engine.absorb(*out.moves.pop(), out) == []
-    engine.finish(out)
+    [(anonymous_id, detach)] = mailbox.sent
+    assert anonymous_id == "a-9" and isinstance(detach, Detach) and detach.customer == "c-9"
+    engine.on_message(anonymous_id, detach, out)  # its move to c-9 is taken here
+    assert out.released == [Outcome.OK, Outcome.OK]
+    engine.on_message(anonymous_id, detach, out)  # a redelivered request
+    assert out.released == [Outcome.OK, Outcome.OK] and len(mailbox.sent) == 1
+    engine.on_eof(out)
     assert out.records == immediate.out.records
 
 
-def engine_with_anonymous_visit(key: str = "a-9") -> tuple[JourneyEngine, Outputs]:
+def engine_with_anonymous_visit(key: str = "a-9") -> tuple[JourneyEngine, Outputs, Mailbox]:
     """An engine of the anonymous visitor's partition (its customers live elsewhere) that
     has seen one page view of anonymous visitor `key` at T0."""
-    engine = JourneyEngine(JourneyPolicy(), here=lambda k: not k.startswith("c-"))
+    mailbox = Mailbox(lambda k: not k.startswith("c-"))
+    engine = JourneyEngine(JourneyPolicy(), router=mailbox)
     out = Outputs()
     first = event("page_viewed", 0, customer=None, anonymous=key)
-    engine.observe(first.occurred_at, out)
-    engine.handle(first, out)
-    return engine, out
+    engine.on_event(first, out, first.occurred_at)
+    return engine, out, mailbox
 
 
 def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time():
-    engine, out = engine_with_anonymous_visit()
+    engine, out, mailbox = engine_with_anonymous_visit()
     stitch_at = T0 + 10 * MINUTE
-    engine.request_detach("a-9", "c-9", stitch_at, out)
-    assert out.moves == [] and engine.states["a-9"].stitch_to == ["c-9", stitch_at]
+    engine.on_message("a-9", Detach("c-9", stitch_at), out)
+    assert mailbox.sent == [] and engine.states["a-9"].stitch_to == ["c-9", stitch_at]
     restored = JourneyState.from_data(engine.states["a-9"].to_data())
     assert restored.stitch_to == ["c-9", stitch_at]
     late_own_event = event("product_viewed", 9 * MINUTE, customer=None, anonymous="a-9")
-    engine.observe(late_own_event.occurred_at, out)
-    engine.handle(late_own_event, out)
-    engine.observe(stitch_at, out)
-    [(customer_key, moved, at)] = out.moves
-    assert customer_key == "c-9" and at == stitch_at
-    assert JourneyState.from_data(moved).event_count == 2
+    engine.on_event(late_own_event, out, late_own_event.occurred_at)
+    engine.on_watermark(out, stitch_at)
+    [(customer_key, absorb)] = mailbox.sent
+    assert customer_key == "c-9" and isinstance(absorb, Absorb) and absorb.at == stitch_at
+    assert JourneyState.from_data(absorb.moved).event_count == 2
     assert engine.states["a-9"].alias_of == "c-9"
 
 
 def test_a_quiet_partition_releases_a_waiting_detach_at_once():
-    engine, out = engine_with_anonymous_visit()
-    engine.request_detach("a-9", "c-9", T0 + 2 * 60 * MINUTE, out)
-    assert out.moves == []
-    restored = JourneyEngine(JourneyPolicy())
+    engine, out, mailbox = engine_with_anonymous_visit()
+    engine.on_message("a-9", Detach("c-9", T0 + 2 * 60 * MINUTE), out)
+    assert mailbox.sent == []
+    restored = JourneyEngine(JourneyPolicy(), router=mailbox)
     restored.restore([JourneyState.from_data(engine.states["a-9"].to_data())], engine.watermark)
-    restored.release_stitches(out)
-    [(customer_key, moved, _at)] = out.moves
-    assert customer_key == "c-9" and JourneyState.from_data(moved).event_count == 1
-    assert restored.states["a-9"].alias_of == "c-9" and not restored.stitching
-    restored.release_stitches(out)
-    assert len(out.moves) == 1, "released once"
+    restored.on_watermark(out, idle_for=0)
+    [(customer_key, absorb)] = mailbox.sent
+    assert customer_key == "c-9" and isinstance(absorb, Absorb)
+    assert JourneyState.from_data(absorb.moved).event_count == 1
+    assert restored.states["a-9"].alias_of == "c-9" and not restored.identity.moving
+    restored.on_watermark(out, idle_for=0)
+    assert len(mailbox.sent) == 1, "released once"
 
 
 def test_an_anonymous_journey_gone_by_the_stitch_time_moves_nothing_as_offline():
@@ -127,22 +128,22 @@ def test_an_anonymous_journey_gone_by_the_stitch_time_moves_nothing_as_offline()
                    event("login", 40 * DAY, customer="c-9", anonymous="a-9")],
                   finish=False)  # fmt: skip
     assert offline.engine.states["c-9"].event_count == 1, "the visit expired before"
-    engine, out = engine_with_anonymous_visit()
-    engine.request_detach("a-9", "c-9", stitch_at, out)  # the watermark still at T0
-    engine.observe(stitch_at, out)
-    [(customer_key, moved, _at)] = out.moves
-    assert customer_key == "c-9" and JourneyState.from_data(moved).event_count == 0
+    engine, out, mailbox = engine_with_anonymous_visit()
+    engine.on_message("a-9", Detach("c-9", stitch_at), out)  # the watermark still at T0
+    engine.on_watermark(out, stitch_at)
+    [(customer_key, absorb)] = mailbox.sent
+    assert customer_key == "c-9" and isinstance(absorb, Absorb)
+    assert JourneyState.from_data(absorb.moved).event_count == 0
     assert out.counts["journeys_expired"] == 1
 
 
 HANGS_WITHOUT_THE_FIX = """
-from pipeline.domain import JourneyEngine, JourneyPolicy, Outputs
+from pipeline.domain import Detach, JourneyEngine, JourneyPolicy, Outputs
 from tests.support import DAY, MINUTE, T0, event
 engine, out = JourneyEngine(JourneyPolicy()), Outputs()
-engine.observe(T0, out)
-engine.handle(event("page_viewed", 0, customer=None, anonymous="a-9"), out)
-engine.request_detach("a-9", "c-9", T0 + 10 * MINUTE, out)
-print(engine.handle(event("page_viewed", 31 * DAY, customer=None, anonymous="a-9"), out))
+engine.on_event(event("page_viewed", 0, customer=None, anonymous="a-9"), out, T0)
+engine.on_message("a-9", Detach("c-9", T0 + 10 * MINUTE), out)
+print(engine.on_event(event("page_viewed", 31 * DAY, customer=None, anonymous="a-9"), out).outcome)
 """
 
 

@@ -51,9 +51,11 @@ def test_late_event_that_becomes_the_first_renames_the_session_like_a_merge():
 def test_event_beyond_lateness_is_late_feeds_stages_but_no_session():
     engine = JourneyEngine(JourneyPolicy())
     out = Outputs()
-    engine.ingest(event("page_viewed", 0, customer="other"), out)
-    engine.ingest(event("page_viewed", 2 * HOUR, customer="other"), out)
-    outcome = engine.ingest(event("product_viewed", 1 * HOUR), out).outcome
+    for e in (event("page_viewed", 0, customer="other"),
+              event("page_viewed", 2 * HOUR, customer="other")):  # fmt: skip
+        engine.on_event(e, out, e.occurred_at)
+    late = event("product_viewed", 1 * HOUR)
+    outcome = engine.on_event(late, out, late.occurred_at).outcome
     assert outcome == Outcome.LATE
     assert engine.states["c-1"].sessions == []
     assert engine.states["c-1"].stage == "consideration"
@@ -62,10 +64,11 @@ def test_event_beyond_lateness_is_late_feeds_stages_but_no_session():
 def test_sessions_close_only_when_the_watermark_passes_gap_plus_lateness():
     engine = JourneyEngine(JourneyPolicy())
     out = Outputs()
-    engine.ingest(event("page_viewed", 0), out)
-    engine.ingest(event("page_viewed", 35 * MINUTE, customer="other"), out)
+    for e in (event("page_viewed", 0), event("page_viewed", 35 * MINUTE, customer="other")):
+        engine.on_event(e, out, e.occurred_at)
     assert engine.states["c-1"].sessions, "still open: 35 min < 30 min gap + 5 min lateness"
-    engine.ingest(event("page_viewed", 35 * MINUTE + 1, customer="other"), out)
+    last = event("page_viewed", 35 * MINUTE + 1, customer="other")
+    engine.on_event(last, out, last.occurred_at)
     assert not engine.states["c-1"].sessions
 
 
@@ -74,6 +77,6 @@ def test_open_sessions_per_journey_are_capped_and_the_overflow_is_closed_and_cou
     engine = JourneyEngine(policy)
     out = Outputs()
     for hour in (5, 3, 1):  # out of order, all inside lateness, so all stay open
-        engine.handle(event("page_viewed", hour * HOUR), out)
+        engine.on_event(event("page_viewed", hour * HOUR), out)
     assert len(engine.states["c-1"].sessions) == 2
     assert out.counts["sessions_closed_over_cap"] == 1

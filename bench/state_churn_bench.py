@@ -89,7 +89,8 @@ def main() -> None:
         for event in day_of_events(day, args, rng):
             engine.on_event(event, out, event.occurred_at)
             events += 1
-        out.records.clear()
+        out.decisions.clear()
+        out.analytics.clear()
         out.counts.clear()
         engine.snapshot()
         if (day + 1) % args.every == 0 or day == args.days - 1:

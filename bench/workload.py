@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from pipeline.config import Settings
+from pipeline.contract.records import published
 from pipeline.domain import JourneyEngine, Output, Outputs, parse_time
 from pipeline.policy import event_decoder, journey_policy
 from pipeline.worker.routing import PARTITIONERS
@@ -76,7 +77,8 @@ def expected_decisions(values: list[bytes], settings: Settings | None = None) ->
     count = 0
     for event in events:
         engine.on_event(event, out, event.occurred_at)
-        count += sum(1 for output, _key, record in out.records if _decision(output, record))
-        out.records.clear()
+        count += sum(1 for output, _key, record in published(out) if _decision(output, record))
+        out.decisions.clear()
+        out.analytics.clear()
         out.counts.clear()
     return count

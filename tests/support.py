@@ -15,6 +15,7 @@ from unittest import mock
 import orjson
 
 from pipeline.config import Settings, load
+from pipeline.contract.records import published
 from pipeline.domain import (
     Event,
     JourneyEngine,
@@ -89,6 +90,11 @@ def order(oid: str, *items: dict[str, Any]) -> dict[str, Any]:
 T = TypeVar("T")
 
 
+def records(out: Outputs) -> list[tuple[str, str, dict[str, Any]]]:
+    """(output, key, record) of everything in `out`, as published."""
+    return list(published(out))
+
+
 def complete(step: Coroutine[None, None, T]) -> T:
     """Run a coroutine that only ever yields to let the event loop turn (`asyncio.sleep(0)`),
     as the worker's `Processor.process` does, to its end without an event loop."""
@@ -127,7 +133,7 @@ class Run:
             self.engine.on_eof(self.out)
 
     def of(self, output: str) -> list[dict[str, Any]]:
-        return [record for name, _key, record in self.out.records if name == output]
+        return [record for name, _key, record in records(self.out) if name == output]
 
     @property
     def transitions(self) -> list[dict[str, Any]]:

@@ -2,6 +2,14 @@
 
 from .carts import CartPolicy
 from .deadlines import advance, next_deadline
+from .decisions import (
+    CartAbandoned,
+    CartRecovered,
+    Decision,
+    SessionClosed,
+    SessionMerged,
+    StageChanged,
+)
 from .engine import JourneyEngine, Snapshot, Step
 from .events import STAGES, Event, InvalidEvent, format_time, parse_time, stable_id
 from .identity import absorb, detach
@@ -18,8 +26,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "STAGES",
     "Absorb",
+    "CartAbandoned",
     "CartPolicy",
+    "CartRecovered",
     "Count",
+    "Decision",
     "Detach",
     "Event",
     "Everywhere",
@@ -36,7 +47,10 @@ __all__ = [
     "Reason",
     "RecordType",
     "Router",
+    "SessionClosed",
+    "SessionMerged",
     "SessionPolicy",
+    "StageChanged",
     "StageRules",
     "Snapshot",
     "Step",

@@ -19,6 +19,7 @@ from .vocabulary import Suppression
 __all__ = [
     "ADD",
     "ACTIVITY",
+    "CartItem",
     "ORDER",
     "REMOVE",
     "CartPolicy",
@@ -55,11 +56,36 @@ def _number(value: object, default: float) -> float:
 
 
 @dataclass(slots=True)
+class CartItem:
+    """One product in a cart or an order."""
+
+    product_id: str
+    name: Any
+    category: Any
+    price: float
+    quantity: int
+
+    def to_data(self) -> list[Any]:
+        return [self.product_id, self.name, self.category, self.price, self.quantity]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> CartItem:
+        return cls(data[0], data[1], data[2], data[3], data[4])
+
+    def copy(self) -> CartItem:
+        return CartItem(self.product_id, self.name, self.category, self.price, self.quantity)
+
+
+def _value(items: list[CartItem]) -> float:
+    return float(round(sum(item.price * item.quantity for item in items), 2))
+
+
+@dataclass(slots=True)
 class PendingRecovery:
     """An alerted cart that a later order may recover."""
 
     alert_id: str
-    items: list[list[Any]]
+    items: list[CartItem]
     value: float
     currency: str | None
     last_activity_at: int
@@ -70,7 +96,7 @@ class PendingRecovery:
     def to_data(self) -> list[Any]:
         return [
             self.alert_id,
-            self.items,
+            [item.to_data() for item in self.items],
             self.value,
             self.currency,
             self.last_activity_at,
@@ -79,13 +105,18 @@ class PendingRecovery:
             self.campaign,
         ]
 
+    @classmethod
+    def from_data(cls, data: list[Any]) -> PendingRecovery:
+        items = [CartItem.from_data(item) for item in data[1]]
+        return cls(data[0], items, data[2], data[3], data[4], data[5], data[6], data[7])
+
 
 @dataclass(slots=True)
 class Judgement:
     """The decision on an abandoned cart: `alert_id` set, or `suppressed` says why not."""
 
     cart_id: str
-    items: list[list[Any]]
+    items: list[CartItem]
     value: float
     currency: str | None
     last_activity_at: int
@@ -101,7 +132,7 @@ class Judgement:
 class Recovery:
     pending: PendingRecovery
     order_id: str | None
-    recovered_items: list[list[Any]]
+    recovered_items: list[CartItem]
     recovered_value: float
     recovered_at: int
 
@@ -113,7 +144,7 @@ class CartState:
     (see `Event`)."""
 
     cart_id: str | None
-    items: list[list[Any]]
+    items: list[CartItem]
     currency: str | None
     last_activity_at: int
     session_id: str | None
@@ -127,7 +158,7 @@ class CartState:
     def __init__(
         self,
         cart_id: str | None = None,
-        items: list[list[Any]] | None = None,
+        items: list[CartItem] | None = None,
         currency: str | None = None,
         last_activity_at: int = 0,
         session_id: str | None = None,
@@ -153,7 +184,7 @@ class CartState:
     def to_data(self) -> list[Any]:
         return [
             self.cart_id,
-            self.items,
+            [item.to_data() for item in self.items],
             self.currency,
             self.last_activity_at,
             self.session_id,
@@ -167,13 +198,13 @@ class CartState:
 
     @classmethod
     def from_data(cls, data: list[Any]) -> CartState:
-        state = cls(*data[:10])
-        state.pending = [PendingRecovery(*p) for p in data[10]]
+        state = cls(data[0], [CartItem.from_data(item) for item in data[1]], *data[2:10])
+        state.pending = [PendingRecovery.from_data(p) for p in data[10]]
         return state
 
     @property
     def value(self) -> float:
-        return float(round(sum(item[3] * item[4] for item in self.items), 2))
+        return _value(self.items)
 
     def abandon_deadline(self, policy: CartPolicy) -> int | None:
         """Event time at which the open cart counts as abandoned (None: nothing to judge)."""
@@ -227,15 +258,15 @@ class CartState:
         quantity = int(_number(product.get("quantity"), 1)) or 1
         price = _number(product.get("price"), 0.0)
         for item in self.items:
-            if item[0] == product_id:
-                item[4] += quantity
+            if item.product_id == product_id:
+                item.quantity += quantity
                 if "price" in product:
-                    item[3] = price
+                    item.price = price
                 return []
         if len(self.items) >= policy.max_items:
             return [OVER_CAP]
         self.items.append(
-            [product_id, product.get("name"), product.get("category"), price, quantity]
+            CartItem(product_id, product.get("name"), product.get("category"), price, quantity)
         )
         if self.currency is None and isinstance(product.get("currency"), str):
             self.currency = product["currency"]
@@ -243,11 +274,11 @@ class CartState:
 
     def _remove(self, product_id: str, product: dict[str, Any]) -> None:
         for index, item in enumerate(self.items):
-            if item[0] == product_id:
+            if item.product_id == product_id:
                 quantity = product.get("quantity")
-                remaining = item[4] - int(_number(quantity, item[4]))
+                remaining = item.quantity - int(_number(quantity, item.quantity))
                 if remaining > 0:
-                    item[4] = remaining
+                    item.quantity = remaining
                 else:
                     del self.items[index]
                 return
@@ -260,7 +291,7 @@ class CartState:
         self.judged = True
         judgement = Judgement(
             cart_id=self.cart_id,
-            items=[list(item) for item in self.items],
+            items=[item.copy() for item in self.items],
             value=self.value,
             currency=self.currency,
             last_activity_at=self.last_activity_at,
@@ -312,8 +343,8 @@ class CartState:
                 <= event.occurred_at
                 <= pending.abandoned_at + policy.attribution_ms
             )
-            abandoned = {item[0] for item in pending.items}
-            matched = [item for item in ordered if item[0] in abandoned]
+            abandoned = {item.product_id for item in pending.items}
+            matched = [item for item in ordered if item.product_id in abandoned]
             if not (in_window and matched):
                 remaining.append(pending)
                 continue
@@ -322,7 +353,7 @@ class CartState:
                     pending=pending,
                     order_id=_order_id(event),
                     recovered_items=matched,
-                    recovered_value=round(sum(i[3] * i[4] for i in matched), 2),
+                    recovered_value=round(sum(i.price * i.quantity for i in matched), 2),
                     recovered_at=event.occurred_at,
                 )
             )
@@ -353,7 +384,8 @@ class CartState:
             )
         elif other.items:
             for item in other.items:
-                if len(self.items) < policy.max_items and all(i[0] != item[0] for i in self.items):
+                known = all(i.product_id != item.product_id for i in self.items)
+                if len(self.items) < policy.max_items and known:
                     self.items.append(item)
             self.last_activity_at = max(self.last_activity_at, other.last_activity_at)
         if other.last_alert_at is not None:
@@ -372,8 +404,8 @@ def _order_id(event: Event) -> str | None:
     return None
 
 
-def _order_items(event: Event) -> list[list[Any]]:
-    """The order's items as [product_id, name, category, price, quantity]."""
+def _order_items(event: Event) -> list[CartItem]:
+    """The order's items."""
     order = event.data.get("order")
     raw = order.get("items") if isinstance(order, dict) else None
     if not isinstance(raw, list) or not raw:
@@ -387,12 +419,12 @@ def _order_items(event: Event) -> list[list[Any]]:
         if product_id is None:
             continue
         items.append(
-            [
+            CartItem(
                 str(product_id),
                 entry.get("name"),
                 entry.get("category"),
                 _number(entry.get("price"), 0.0),
                 int(_number(entry.get("quantity"), 1)) or 1,
-            ]
+            )
         )
     return items

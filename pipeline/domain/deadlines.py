@@ -15,12 +15,11 @@ import copy
 from dataclasses import fields
 from typing import Final
 
-from . import records
 from .analytics.facts import SESSION, STAGE
+from .decisions import CartAbandoned, SessionClosed, StageChanged
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
 from .sessions import Session, close_due, next_close
 from .stages import LAPSE, current_stage, next_expiry
-from .vocabulary import Output
 
 __all__ = [
     "advance",
@@ -45,10 +44,8 @@ def record_transition(
     policy: JourneyPolicy,
     out: Outputs,
 ) -> None:
-    out.add(
-        Output.TRANSITIONS,
-        state.key,
-        records.stage_transition(
+    out.decisions.append(
+        StageChanged(
             state.key,
             state.customer_id,
             state.anonymous_id,
@@ -58,7 +55,7 @@ def record_transition(
             at,
             trigger,
             session_id,
-        ),
+        )
     )
     out.counts[Count.TRANSITIONS] += 1
     if reason != LAPSE and policy.analytics:
@@ -92,17 +89,15 @@ def _judge_cart(state: JourneyState, until: int, policy: JourneyPolicy, out: Out
         out.counts[Count.SUPPRESSED + judgement.suppressed] += 1
         return
     out.counts[Count.ABANDONED] += 1
-    out.add(
-        Output.CART_ALERTS,
-        state.key,
-        records.cart_abandoned(
+    out.decisions.append(
+        CartAbandoned(
             state.key,
             state.customer_id,
             state.anonymous_id,
             state.contactable,
             state.stage,
             judgement,
-        ),
+        )
     )
 
 
@@ -122,10 +117,8 @@ def close_sessions(
         out.counts[Count.SESSIONS_OVER_CAP if over_cap else Count.SESSIONS_CLOSED] += 1
         if session.trail:
             out.facts.append((SESSION, session.trail))
-        out.add(
-            Output.SESSIONS,
-            state.key,
-            records.session_closed(state.key, state.customer_id, state.anonymous_id, session),
+        out.decisions.append(
+            SessionClosed(state.key, state.customer_id, state.anonymous_id, session)
         )
 
 
@@ -183,7 +176,7 @@ def removal_due(state: JourneyState, until: int, policy: JourneyPolicy) -> int |
         return None  # no removal comes sooner
     if state.stitch_to is not None:
         return None  # kept until moved (`expires_at`): time alone cannot do that
-    if state.held and state.held[0][1] < until:
+    if state.held and state.held[0].at < until:
         return None  # its held events come first; asked again once they are applied
     due = next_deadline(state, policy)
     if due is None or due > until:
@@ -238,9 +231,9 @@ def next_deadline(state: JourneyState, policy: JourneyPolicy) -> int | None:
     lateness = policy.sessions.lateness_ms
     candidates = [next_close(state.sessions, policy.sessions)]
     if state.held:
-        candidates.append(state.held[0][1] + 1)  # released once the watermark passed it
+        candidates.append(state.held[0].at + 1)  # released once the watermark passed it
     if state.stitch_to is not None:
-        candidates.append(state.stitch_to[1])
+        candidates.append(state.stitch_to.at)
     cart_due = state.cart.abandon_deadline(policy.carts)
     if cart_due is not None:
         candidates.append(cart_due + lateness)

@@ -314,7 +314,7 @@ class JourneyEngine:
 
     def _tally(self, out: Outputs, until: int | None = None) -> None:
         """Count `out.facts` (all from this engine) into the analytics, and put the records
-        of windows closed by now (or by `until`) in `out.records`."""
+        of windows closed by now (or by `until`) in `out.analytics`."""
         table = self.analytics
         if table is None:
             out.facts.clear()
@@ -327,9 +327,9 @@ class JourneyEngine:
                 out.counts[Count.ANALYTICS_TOO_LATE] += table.too_late - refused
         now = self.now if until is None else until
         if now >= table.next_pass:
-            out.records += table.close(now, self._settled(now))
+            out.analytics += table.close(now, self._settled(now))
         elif table.urgent:
-            out.records += table.write_urgent(now)
+            out.analytics += table.write_urgent(now)
 
     def _settled(self, now: int) -> int:
         """The earliest event time a fact may still come for: a journey waiting for a stitch

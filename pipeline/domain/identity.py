@@ -22,7 +22,16 @@ from typing import Any
 from .deadlines import advance, expire_due, record_transition
 from .events import Event, parse_time
 from .journey import process, replay_parked, report_merge, stitch_wanted
-from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
+from .journey_state import (
+    Asked,
+    Count,
+    Early,
+    Held,
+    JourneyPolicy,
+    JourneyState,
+    Outputs,
+    StitchTo,
+)
 from .sessions import absorb_sessions
 from .stages import current_stage
 
@@ -90,14 +99,14 @@ class Identity:
         if wanted is None:
             return
         at = event.occurred_at
-        for asked in state.asked:
-            if asked[0] == wanted:
-                if at >= asked[1]:
+        for n, asked in enumerate(state.asked):
+            if asked.anonymous_id == wanted:
+                if at >= asked.at:
                     return
-                asked[1] = at
+                state.asked[n] = Asked(wanted, at)
                 break
         else:
-            state.asked.append([wanted, at])
+            state.asked.append(Asked(wanted, at))
         out.aliases.append((wanted, state.key, at))
 
     def request_detach(
@@ -115,9 +124,9 @@ class Identity:
         if state.alias_of is not None:
             out.moves.append((customer_key, state.to_data(), at))
             return
-        if state.stitch_to is not None and state.stitch_to[0] == customer_key:
-            at = min(at, state.stitch_to[1])
-        state.stitch_to = [customer_key, at]
+        if state.stitch_to is not None and state.stitch_to.customer == customer_key:
+            at = min(at, state.stitch_to.at)
+        state.stitch_to = StitchTo(customer_key, at)
         if watermark >= at:
             self.detach(state, out)
         else:
@@ -153,8 +162,8 @@ class Identity:
     ) -> None:
         """Stitch step 2, on the customer's partition; the outcomes of the held events it
         replays go to `out.released`."""
-        if any(asked[0] == moved[0] for asked in state.asked):  # its event is still held
-            state.early.append([moved[0], moved, at])
+        if any(asked.anonymous_id == moved[0] for asked in state.asked):  # still held
+            state.early.append(Early(moved[0], moved, at))
             self.touched(state)
             return
         out.released += [outcome for _e, outcome in absorb(state, moved, at, self.policy, out)]
@@ -167,7 +176,7 @@ class Identity:
         move; True when that is all the timer does (it moved, or it waits for a stitch)."""
         if state.held or state.early:
             self.release(state, now, out)
-        if state.stitch_to is not None and state.stitch_to[1] <= now:
+        if state.stitch_to is not None and state.stitch_to.at <= now:
             self.detach(state, out)
             return True
         if state.awaiting:  # a held event asked for a stitch: time waits for it
@@ -183,14 +192,15 @@ class Identity:
         policy = self.policy
         while True:
             if state.awaiting:
-                early = [move for move in state.early if move[0] in state.awaiting]
+                early = [move for move in state.early if move.anonymous_id in state.awaiting]
                 if not early:
                     return
                 for move in early:
                     state.early.remove(move)
-                    out.released += [o for _e, o in absorb(state, move[1], move[2], policy, out)]
+                    replayed = absorb(state, move.moved, move.at, policy, out)
+                    out.released += [outcome for _event, outcome in replayed]
                 continue
-            if not state.held or state.held[0][1] >= until:
+            if not state.held or state.held[0].at >= until:
                 return
             data, at = state.held.pop(0)
             advance(state, at, policy, out)
@@ -253,7 +263,7 @@ def _merge(
     while len(state.recent_ids) > policy.dedupe_ids:
         del state.recent_ids[next(iter(state.recent_ids))]
     state.cart.absorb(other.cart, policy.carts)
-    state.held = sorted([*state.held, *other.held], key=lambda entry: int(entry[1]))
+    state.held = sorted([*state.held, *other.held], key=lambda entry: entry.at)
     known = state.stage is not None or other.stage is not None
     to_stage = current_stage(state.signals, state.clock, policy.rules.windows_ms, known)
     if to_stage is not None and to_stage != state.stage:
@@ -287,6 +297,6 @@ def hold(state: JourneyState, event: Event) -> None:
     at = event.occurred_at
     held = state.held
     position = len(held)
-    while position and held[position - 1][1] > at:
+    while position and held[position - 1].at > at:
         position -= 1
-    held.insert(position, [event.data, at])
+    held.insert(position, Held(event.data, at))

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import hashlib
 
-from . import records
 from .analytics.facts import trail_entry, voice
 from .carts import ACTIVITY, ADD, ORDER, REMOVE
 from .deadlines import close_sessions, expire_due, record_transition, settle
+from .decisions import CartRecovered, SessionMerged
 from .events import STAGES, Event
-from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
+from .journey_state import Count, JourneyPolicy, JourneyState, Outputs, Parked
 from .sessions import Session, place
 from .stages import Rule, current_stage, stage_rank
-from .vocabulary import Outcome, Output
+from .vocabulary import Outcome
 
 __all__ = [
     "process",
@@ -43,10 +43,17 @@ def _id_hash(event_id: str) -> int:
 
 def report_merge(state: JourneyState, survivor: Session, merged: list[str], out: Outputs) -> None:
     out.counts[Count.SESSIONS_MERGED] += len(merged)
-    out.add(
-        Output.SESSIONS,
-        state.key,
-        records.session_merged(state.key, state.customer_id, state.anonymous_id, survivor, merged),
+    out.decisions.append(
+        SessionMerged(
+            state.key,
+            state.customer_id,
+            state.anonymous_id,
+            survivor.session_id,
+            list(merged),
+            survivor.started_at,
+            survivor.ended_at,
+            survivor.event_count,
+        )
     )
 
 
@@ -96,7 +103,7 @@ def _learn(state: JourneyState, event: Event, policy: JourneyPolicy, out: Output
         state.anonymous_ids = [*state.anonymous_ids, wanted][-policy.max_aliases :]
         state.awaiting.append(wanted)
         out.counts[Count.ALIASES] += 1
-        asked = [entry for entry in state.asked if entry[0] == wanted]
+        asked = [entry for entry in state.asked if entry.anonymous_id == wanted]
         if asked:  # asked for when a held event arrived
             state.asked.remove(asked[0])
         else:
@@ -135,7 +142,7 @@ def process(
         return Outcome.FORWARDED
     if state.awaiting:
         if len(state.parked) < policy.max_parked:
-            state.parked.append([event.data, watermark])
+            state.parked.append(Parked(event.data, watermark))
             return Outcome.PARKED
         out.counts[Count.STITCH_WAIT_OVER_CAP] += 1
         state.awaiting = []
@@ -172,10 +179,8 @@ def process(
         state.has_purchased = True
         for recovery in state.cart.complete_order(event, policy.carts):
             out.counts[Count.RECOVERED] += 1
-            out.add(
-                Output.CART_ALERTS,
-                state.key,
-                records.cart_recovered(
+            out.decisions.append(
+                CartRecovered(
                     state.key,
                     state.customer_id,
                     state.anonymous_id,
@@ -183,7 +188,7 @@ def process(
                     state.stage,
                     session_id,
                     recovery,
-                ),
+                )
             )
     state.event_count += 1
     if session is not None:

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .analytics.policy import AnalyticsPolicy
 from .carts import NO_PRODUCT, OVER_CAP, CartPolicy, CartState
+from .decisions import Decision
 from .sessions import Session, SessionPolicy
 from .stages import StageRules, default_rules
 from .vocabulary import RecordType
 
-__all__ = ["Count", "JourneyPolicy", "JourneyState", "Outputs"]
+__all__ = [
+    "Asked",
+    "Count",
+    "Early",
+    "Held",
+    "JourneyPolicy",
+    "JourneyState",
+    "Outputs",
+    "Parked",
+    "StitchTo",
+]
 
 
 class Count:
@@ -69,11 +80,51 @@ class JourneyPolicy:
     """The journey analytics to report `Outputs.facts` for (sessions keep a trail); None: off."""
 
 
+class Parked(NamedTuple):
+    """An event that waits for a pending stitch, with the watermark it arrived under."""
+
+    data: dict[str, Any]
+    watermark: int
+
+
+class Held(NamedTuple):
+    """An event ahead of the watermark, held until the watermark has passed it."""
+
+    data: dict[str, Any]
+    at: int
+
+
+class StitchTo(NamedTuple):
+    """An anonymous journey's pending move to `customer` as of event time `at`."""
+
+    customer: str
+    at: int
+
+
+class Asked(NamedTuple):
+    """A stitch a held event asked for on arrival, at the earliest such event's time."""
+
+    anonymous_id: str
+    at: int
+
+
+class Early(NamedTuple):
+    """A detached anonymous journey that arrived before the event asking for it was applied."""
+
+    anonymous_id: str
+    moved: list[Any]
+    at: int
+
+
 @dataclass(slots=True)
 class Outputs:
-    """What a call produced: records per output, counters, and identity stitches to route."""
+    """What a call produced: decisions, analytics records, counters, stitches to route."""
 
-    records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    """Stage changes, closed and merged sessions, cart alerts (`pipeline.contract.records`
+    encodes them)."""
+    analytics: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    """(output, key, record) of the analytics tables' windows."""
     counts: Counter[str] = field(default_factory=Counter)
     rule_matches: Counter[str] = field(default_factory=Counter)
     """Events matched, by stage rule id: a rule that never matches over a backtest is dead."""
@@ -86,9 +137,6 @@ class Outputs:
     facts: list[tuple[Any, ...]] = field(default_factory=list)
     """What the journey analytics count (`analytics.facts`): closed sessions' trails,
     stage entries, answers to surveys."""
-
-    def add(self, output: str, key: str, record: dict[str, Any]) -> None:
-        self.records.append((output, key, record))
 
 
 @dataclass(slots=True, init=False)
@@ -116,17 +164,17 @@ class JourneyState:
     """Recent transitions as [from, to, reason, at]."""
     awaiting: list[str]
     """Anonymous ids whose journeys were asked for and have not arrived yet."""
-    parked: list[list[Any]]
-    """Events held meanwhile, as [event data, watermark at arrival]."""
-    stitch_to: list[Any] | None
+    parked: list[Parked]
+    """Events held meanwhile, in arrival order."""
+    stitch_to: StitchTo | None
     """On an anonymous journey: [customer key, event time] to detach to once time gets there."""
-    held: list[list[Any]]
+    held: list[Held]
     """Events ahead of the watermark, as [event data, event time] in event-time order, held
     until the watermark reaches them (a worker allowing input disorder)."""
-    asked: list[list[Any]]
+    asked: list[Asked]
     """[anonymous id, event time] of stitches held events asked for on arrival (so the
     anonymous journey stops at the stitch time, not later); not processed yet."""
-    early: list[list[Any]]
+    early: list[Early]
     """Anonymous journeys that arrived before the event asking for them was processed, as
     [anonymous id, detached journey, event time]."""
 
@@ -182,11 +230,11 @@ class JourneyState:
             self.anonymous_ids,
             self.history,
             self.awaiting,
-            self.parked,
-            self.stitch_to,
-            self.held,
-            self.asked,
-            self.early,
+            [list(entry) for entry in self.parked],
+            None if self.stitch_to is None else list(self.stitch_to),
+            [list(entry) for entry in self.held],
+            [list(entry) for entry in self.asked],
+            [list(entry) for entry in self.early],
         ]
 
     @classmethod
@@ -196,8 +244,12 @@ class JourneyState:
         state.cart = CartState.from_data(data[9])
         state.recent_ids = dict.fromkeys(data[10])
         state.alias_of, state.anonymous_ids, state.history = data[11], data[12], data[13]
-        state.awaiting, state.parked, state.stitch_to = data[14], data[15], data[16]
-        state.held, state.asked, state.early = data[17], data[18], data[19]
+        state.awaiting = data[14]
+        state.parked = [Parked(entry[0], entry[1]) for entry in data[15]]
+        state.stitch_to = None if data[16] is None else StitchTo(data[16][0], data[16][1])
+        state.held = [Held(entry[0], entry[1]) for entry in data[17]]
+        state.asked = [Asked(entry[0], entry[1]) for entry in data[18]]
+        state.early = [Early(entry[0], entry[1], entry[2]) for entry in data[19]]
         return state
 
     @property

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .carts import CartItem
 from .events import format_time
 from .journey_state import JourneyState
-from .records import items_view
 from .vocabulary import SCHEMA_VERSION
 
-__all__ = ["MAX_KEY_LENGTH", "journey_view", "key_problem"]
+__all__ = ["MAX_KEY_LENGTH", "items_view", "journey_view", "key_problem"]
 
 MAX_KEY_LENGTH = 200
 """As `customer_id` and `anonymous_id` in the event schema."""
@@ -22,6 +22,15 @@ def key_problem(key: str) -> str | None:
     if len(key) > MAX_KEY_LENGTH:
         return f"the key is {len(key)} characters long; at most {MAX_KEY_LENGTH} are allowed"
     return None
+
+
+def items_view(items: list[CartItem]) -> list[dict[str, Any]]:
+    """A cart's items as the records and the API show them."""
+    return [
+        {"product_id": i.product_id, "name": i.name, "category": i.category, "price": i.price,
+         "quantity": i.quantity}
+        for i in items
+    ]  # fmt: skip
 
 
 def _time(ms: int | None) -> str | None:

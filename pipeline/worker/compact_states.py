@@ -2,15 +2,15 @@
 
 The most recently used journeys (up to `decoded` of them) are kept as
 `JourneyState` objects; past that the least recently used one is encoded
-(its `to_data` as MessagePack, msgspec's: 40 % smaller than the same data as
-JSON, as fast both ways) and decoded again when next touched. Counts the gauges
+(its `to_data` as MessagePack, msgspec's: smaller than the same data as JSON,
+as fast both ways) and decoded again when next touched. Counts the gauges
 need (journeys by stage, open sessions, carts) are kept for the encoded ones as
 running totals, so a summary never decodes anything.
 
 Once a partition has encoded `TRAIN_ON` journeys, the MessagePack is compressed
 with zstd against a dictionary trained on them: a partition's journeys share
-their fields, stages, event types and id shapes, so an idle journey takes about
-half the bytes (a third for one-event journeys) for about 2 µs each way. The
+their fields, stages, event types and id shapes, so an idle journey takes far
+fewer bytes for a small cost each way (figures: docs/architecture.md). The
 dictionary lives in memory only, as the encoded journeys do.
 """
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..contract.codec import dead_letter, encode
-from ..domain import Event, Output, Outputs
+from ..contract.records import output_of, record_of
+from ..domain import Event, Outputs
 from ..topics import DEAD_LETTER, OUTPUT_TOPICS
 from .changelog import clock_write, position_write, state_write, window_write
 from .publisher import Flush, Message
@@ -61,14 +62,16 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
     out = batch.outputs
     batch.outcomes.update(out.released)
     messages = [*batch.messages, *_announcements(processor, now)]
-    for output, key, record in out.records:
-        to = record["part"] if output in Output.ANALYTICS else None  # its part's partition
-        messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), to))
+    for decision in out.decisions:
+        topic = OUTPUT_TOPICS[output_of(decision)]
+        messages.append((topic, decision.key.encode(), encode(record_of(decision)), None))
+    for output, key, record in out.analytics:  # to its part's partition
+        messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), record["part"]))
     metrics = processor.metrics
+    metrics.count_decisions(out.decisions, out.analytics)
     metrics.count_outcomes(batch.outcomes)
     for reason, n in batch.dead_letters.items():
         metrics.dead_letters.labels(reason).inc(n)
-    metrics.count_records(out.records)
     metrics.count_core(out.counts)
     metrics.count_rule_matches(out.rule_matches)
     topic, clocks = processor.changelog_topic, processor.clocks_changed

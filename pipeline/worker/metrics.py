@@ -27,7 +27,21 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .. import CORE_MODE, __version__
-from ..domain import NO_STAGE, STAGES, Count, Outcome, Output, Reason, RecordType, Suppression
+from ..domain import (
+    NO_STAGE,
+    STAGES,
+    CartAbandoned,
+    CartRecovered,
+    Count,
+    Decision,
+    Outcome,
+    Output,
+    Reason,
+    RecordType,
+    SessionClosed,
+    StageChanged,
+    Suppression,
+)
 
 __all__ = [
     "ALERTS_PUBLISHED",
@@ -298,33 +312,35 @@ class Metrics:
         for outcome, n in outcomes.items():
             self.events.labels(outcome).inc(n)
 
-    def count_records(self, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        """Count a batch's published outputs by their type: tallied in plain integers, added
-        to the series once per label."""
-        analytics: Tally[str] = Tally()
+    def count_decisions(
+        self, decisions: Iterable[Decision], analytics: Iterable[tuple[str, str, Any]]
+    ) -> None:
+        """Count a batch's decisions by type and its analytics records by output: tallied in
+        plain integers, added to the series once per label."""
         alerts: Tally[str] = Tally()
         values: dict[str, float] = {}
         transitions: Tally[tuple[str, str]] = Tally()
-        for output, _key, record in records:
-            if output in Output.ANALYTICS:
-                analytics[output] += 1
-                continue
-            kind = record.get("type")
-            if kind in RecordType.ALERTS:
-                alerts[kind] += 1
-                field = "recovered_value" if kind == RecordType.CART_RECOVERED else "value"
-                values[kind] = values.get(kind, 0.0) + record[field]
-            elif kind == RecordType.SESSION_CLOSED:
-                self.session_duration.observe(record["duration_seconds"])
-                self.session_events.observe(record["event_count"])
-            elif kind != RecordType.SESSION_MERGED:
-                transitions[record["from_stage"] or NO_STAGE, record["to_stage"]] += 1
+        for decision in decisions:
+            if isinstance(decision, StageChanged):
+                transitions[decision.from_stage or NO_STAGE, decision.to_stage] += 1
+            elif isinstance(decision, SessionClosed):
+                session = decision.session
+                self.session_duration.observe((session.ended_at - session.started_at) / 1000)
+                self.session_events.observe(session.event_count)
+            elif isinstance(decision, CartAbandoned):
+                alerts[RecordType.CART_ABANDONED] += 1
+                value = decision.judgement.value
+                values[RecordType.CART_ABANDONED] = values.get(RecordType.CART_ABANDONED, 0) + value
+            elif isinstance(decision, CartRecovered):
+                alerts[RecordType.CART_RECOVERED] += 1
+                value = decision.recovery.recovered_value
+                values[RecordType.CART_RECOVERED] = values.get(RecordType.CART_RECOVERED, 0) + value
         for kind, n in alerts.items():
             self.alerts.labels(kind).inc(n)
             self.cart_value.labels(kind).inc(values[kind])
         for (from_stage, to_stage), n in transitions.items():
             self.transitions.labels(from_stage, to_stage).inc(n)
-        for output, n in analytics.items():
+        for output, n in Tally(output for output, _key, _record in analytics).items():
             self.analytics_records.labels(output).inc(n)
 
     def know_rules(self, rule_ids: Iterable[str]) -> None:

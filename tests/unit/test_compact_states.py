@@ -11,7 +11,7 @@ from pipeline.domain import JourneyEngine, JourneyPolicy, Outputs
 from pipeline.tools.generate import generate
 from pipeline.worker.compact_states import TRAIN_ON, CompactStates
 
-from ..support import Run, event, product
+from ..support import Run, event, product, records
 
 
 def outputs_of(states) -> tuple[list, Counter]:
@@ -22,7 +22,7 @@ def outputs_of(states) -> tuple[list, Counter]:
         e = decoder.decode(record.value, record.occurred_at).event
         engine.on_event(e, out, e.occurred_at)
     engine.on_eof(out)
-    return out.records, out.counts
+    return records(out), out.counts
 
 
 def test_a_tiny_decoded_limit_changes_nothing_the_engine_publishes():

@@ -19,9 +19,10 @@ from pipeline.domain import (
     Outcome,
     Outputs,
 )
+from pipeline.domain.journey_state import Early
 from pipeline.tools.generate import generate
 
-from ..support import MINUTE, Mailbox, Run, event
+from ..support import MINUTE, Mailbox, Run, event, records
 
 DISORDER = 5 * MINUTE
 
@@ -45,7 +46,7 @@ def held_run(events: list[Event], arrival: list[Event], lag: int) -> Outputs:
 
 
 def canonical(out: Outputs) -> list[bytes]:
-    return sorted(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for _o, _k, r in out.records)
+    return sorted(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for _o, _k, r in records(out))
 
 
 @settings(max_examples=25, deadline=None)
@@ -63,11 +64,11 @@ def test_an_event_is_held_until_the_watermark_has_passed_it_and_counted_when_rel
     engine, out = JourneyEngine(JourneyPolicy(), hold=True), Outputs()
     first = event("page_viewed", 0)
     assert engine.on_event(first, out).outcome == Outcome.HELD
-    assert not out.records and engine.states["c-1"].held
+    assert not out.decisions and engine.states["c-1"].held
     engine.on_watermark(out, first.occurred_at)
     assert not out.released and engine.states["c-1"].held
     engine.on_watermark(out, first.occurred_at + 1)
-    assert out.released == [Outcome.OK] and out.records
+    assert out.released == [Outcome.OK] and out.decisions
 
 
 def test_a_stitch_asked_on_arrival_waits_for_its_event_and_takes_the_earliest_time():
@@ -81,7 +82,7 @@ def test_a_stitch_asked_on_arrival_waits_for_its_event_and_takes_the_earliest_ti
     asked = [("a-9", Detach("c-9", e.occurred_at)) for e in (login, earlier)]
     assert mailbox.sent == asked, "asked again, for the earlier time"
     state = engine.states["c-9"]
-    assert state.asked == [["a-9", earlier.occurred_at]]
+    assert state.asked == [("a-9", earlier.occurred_at)]
     anonymous = JourneyState(key="a-9", anonymous_id="a-9", event_count=1)
     engine.on_message("c-9", Absorb(anonymous.to_data(), earlier.occurred_at), out)
     assert state.early and not state.awaiting, "kept until the event asking for it is processed"
@@ -94,6 +95,6 @@ def test_held_events_and_early_stitches_survive_a_restart():
     engine, out = JourneyEngine(JourneyPolicy(), hold=True), Outputs()
     engine.on_event(event("logged_in", 0, customer="c-9", anonymous="a-9"), out)
     state = engine.states["c-9"]
-    state.early.append(["a-9", ["a-9"], 0])
+    state.early.append(Early("a-9", ["a-9"], 0))
     again = JourneyState.from_data(orjson.loads(orjson.dumps(state.to_data())))
     assert (again.held, again.asked, again.early) == (state.held, state.asked, state.early)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pipeline.domain import Count, JourneyEngine, JourneyPolicy, Outputs
 from pipeline.domain.deadlines import expires_at
 
-from ..support import DAY, MINUTE, T0, event, order, product
+from ..support import DAY, MINUTE, T0, event, order, product, records
 
 POLICY = JourneyPolicy()
 LATENESS = POLICY.sessions.lateness_ms
@@ -39,7 +39,7 @@ def test_a_customer_journey_goes_when_its_last_stage_window_lapses():
     assert "c-1" not in engine.states and out.counts[Count.EXPIRED] == 1
     assert len(engine.timers) == 0
     assert "c-1" in dict(engine.snapshot().states), "the shell writes its tombstone"
-    lapses = [r for o, _k, r in out.records if o == "stage_transitions" and r["reason"] == "lapse"]
+    lapses = [r for o, _k, r in records(out) if o == "stage_transitions" and r["reason"] == "lapse"]
     assert [r["to_stage"] for r in lapses] == ["awareness"], "the lapse went out first"
 
 
@@ -108,5 +108,5 @@ def test_removal_by_timer_or_on_the_next_event_gives_the_same_decisions(plan, cu
     for engine, out in ((eager, out_eager), (lazy, out_lazy)):
         engine.on_watermark(out, T0 + at)
         engine.on_eof(out)
-    assert sorted(map(repr, out_lazy.records)) == sorted(map(repr, out_eager.records))
+    assert sorted(map(repr, records(out_lazy))) == sorted(map(repr, records(out_eager)))
     assert set(lazy.states) == set(eager.states)

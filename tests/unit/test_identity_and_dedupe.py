@@ -12,7 +12,7 @@ from pipeline.domain import (
     Outputs,
 )
 
-from ..support import DAY, MINUTE, T0, Mailbox, Run, anonymous_then_login, event, product
+from ..support import DAY, MINUTE, T0, Mailbox, Run, anonymous_then_login, event, product, records
 
 
 def test_anonymous_history_moves_under_the_customer_key():
@@ -77,7 +77,7 @@ def test_a_stitch_arriving_late_gives_the_same_records_as_an_immediate_one():
     engine.on_message(anonymous_id, detach, out)  # a redelivered request
     assert out.released == [Outcome.OK, Outcome.OK] and len(mailbox.sent) == 1
     engine.on_eof(out)
-    assert out.records == immediate.out.records
+    assert records(out) == records(immediate.out)
 
 
 def engine_with_anonymous_visit(key: str = "a-9") -> tuple[JourneyEngine, Outputs, Mailbox]:
@@ -95,9 +95,9 @@ def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time(
     engine, out, mailbox = engine_with_anonymous_visit()
     stitch_at = T0 + 10 * MINUTE
     engine.on_message("a-9", Detach("c-9", stitch_at), out)
-    assert mailbox.sent == [] and engine.states["a-9"].stitch_to == ["c-9", stitch_at]
+    assert mailbox.sent == [] and engine.states["a-9"].stitch_to == ("c-9", stitch_at)
     restored = JourneyState.from_data(engine.states["a-9"].to_data())
-    assert restored.stitch_to == ["c-9", stitch_at]
+    assert restored.stitch_to == ("c-9", stitch_at)
     late_own_event = event("product_viewed", 9 * MINUTE, customer=None, anonymous="a-9")
     engine.on_event(late_own_event, out, late_own_event.occurred_at)
     engine.on_watermark(out, stitch_at)

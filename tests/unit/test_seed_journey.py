@@ -1,9 +1,10 @@
 """The seeds' journey, worked by hand: ad click, research, a cart left and bought two
 days later, onboarding, a review and a referral, then a detractor NPS."""
 
-from pipeline.domain import Outcome
+from pipeline.contract.records import output_of, record_of
+from pipeline.domain import Outcome, StageChanged, format_time
 
-from ..support import DAY, MINUTE, Run, seed_journey
+from ..support import DAY, MINUTE, Run, records, seed_journey
 
 
 def test_stages_follow_the_journey_with_rule_ids_as_reasons():
@@ -61,6 +62,20 @@ def test_transitions_carry_their_trigger_and_session():
 
 
 def test_replay_gives_identical_records():
-    first = Run(seed_journey()).out.records
-    again = Run(seed_journey()).out.records
+    first = records(Run(seed_journey()).out)
+    again = records(Run(seed_journey()).out)
     assert first == again
+
+
+def test_decisions_are_typed_with_integer_times_until_they_are_encoded():
+    run = Run(seed_journey())
+    kinds = [type(d).__name__ for d in run.out.decisions]
+    assert {"StageChanged", "SessionClosed", "CartAbandoned", "CartRecovered"} <= set(kinds)
+    transition = next(d for d in run.out.decisions if isinstance(d, StageChanged))
+    assert isinstance(transition.at, int)
+    encoded = record_of(transition)
+    assert encoded["occurred_at"] == format_time(transition.at)
+    assert output_of(transition) == "stage_transitions"
+    assert [output_of(d) for d in run.out.decisions] == [o for o, _k, _r in records(run.out)][
+        : len(run.out.decisions)
+    ]

@@ -33,7 +33,7 @@ _RETRY_MS: Final = 5 * 60_000
 _PAGE: Final = 1 + DIMENSIONS.index("page")
 
 Record = tuple[str, str, dict[str, Any]]
-"""(output, key, record), as `Outputs.records` holds them."""
+"""(output, key, record), as `Outputs.analytics` holds them."""
 
 _NODES: Final = "node"
 """A paths key's third field for a dimension's nodes (else the steps' dimension)."""

@@ -1,0 +1,83 @@
+"""What the journey core decides, as typed values.
+
+Each carries its journey's key and ids and whatever the published record needs,
+times as epoch milliseconds: `pipeline.contract.records` encodes them to the records
+the schemas in `schemas/` describe, and metrics count them by type. The analytics
+tables' records (`Outputs.analytics`) are written whole by the tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .carts import Judgement, Recovery
+from .sessions import Session
+
+__all__ = [
+    "CartAbandoned",
+    "CartRecovered",
+    "Decision",
+    "SessionClosed",
+    "SessionMerged",
+    "StageChanged",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StageChanged:
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    from_stage: str | None
+    to_stage: str
+    reason: str
+    """The id of the stage rule that matched, or a reason of time or identity (`lapse`,
+    `identity_stitched`)."""
+    at: int
+    trigger_event_id: str | None
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    session: Session
+    """The closed session (out of its journey: it no longer changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMerged:
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    session_id: str
+    merged_session_ids: list[str]
+    started_at: int
+    ended_at: int
+    event_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CartAbandoned:
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    contactable: bool
+    stage: str | None
+    judgement: Judgement
+
+
+@dataclass(frozen=True, slots=True)
+class CartRecovered:
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    contactable: bool
+    stage: str | None
+    session_id: str | None
+    recovery: Recovery
+
+
+Decision = StageChanged | SessionClosed | SessionMerged | CartAbandoned | CartRecovered

@@ -48,7 +48,7 @@ debian-tools:
 CORE := pipeline/_core/manifest.json
 core: $(CORE)
 
-$(CORE): $(STAMP) $(shell find pipeline/domain -name '*.py')
+$(CORE): $(STAMP) $(shell find pipeline/domain -name '*.py') pipeline/contract/records.py
 	$(BIN)/python -m pipeline.tools.compile_core || [ $$? = 3 ]
 
 run: install core

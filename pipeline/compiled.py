@@ -4,7 +4,9 @@ The build (`pipeline.tools.compile_core`) writes extension modules and a manifes
 into `pipeline/_core/`; the sources stay the only code in the tree. At import
 this module checks the manifest against the sources and the interpreter: when
 they agree, a finder ahead of the path hands out the compiled modules of
-`pipeline.domain`; otherwise the pure-Python sources run and `MODE` says why.
+`pipeline.domain` and of `pipeline.contract.records` (the encoder of the core's
+decisions, standard library only like the core); otherwise the pure-Python
+sources run and `MODE` says why.
 `JOURNEY_PURE=1` asks for the sources whatever the build.
 """
 
@@ -20,17 +22,19 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["BUILD", "CORE", "MODE", "compiled_sources", "source_digests"]
+__all__ = ["BUILD", "CORE", "ENCODER", "MODE", "compiled_sources", "source_digests"]
 
 PACKAGE = Path(__file__).parent
 CORE = PACKAGE / "domain"
+ENCODER = PACKAGE / "contract" / "records.py"
 BUILD = PACKAGE / "_core"
 MANIFEST = "manifest.json"
 
 
 def compiled_sources() -> list[Path]:
-    """The modules mypyc compiles: the core's, without the package `__init__`s."""
-    return sorted(p for p in CORE.rglob("*.py") if p.name != "__init__.py")
+    """The modules mypyc compiles: the core's, without the package `__init__`s, and the
+    encoder of its decisions."""
+    return sorted([*(p for p in CORE.rglob("*.py") if p.name != "__init__.py"), ENCODER])
 
 
 def source_digests() -> dict[str, str]:

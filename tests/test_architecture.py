@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pipeline.domain
+from pipeline.compiled import ENCODER
 
 DOMAIN = Path(pipeline.domain.__file__).parent
 CLOCK_CALLS = {"time", "time_ns", "monotonic", "now", "utcnow", "today", "perf_counter"}
@@ -49,3 +50,16 @@ def test_domain_never_reads_the_clock():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 name = path.relative_to(DOMAIN)
                 assert node.func.attr not in CLOCK_CALLS, f"{name} calls .{node.func.attr}()"
+
+
+def test_the_compiled_encoder_imports_only_the_standard_library_and_the_core():
+    """`pipeline.contract.records` is compiled with the core: the same rules hold for it."""
+    source = ENCODER.read_text()
+    assert not _foreign(source)
+    relative = [
+        (node.level, node.module or "")
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.level
+    ]
+    assert relative and all(level == 2 and module.split(".")[0] == "domain"
+                            for level, module in relative), relative  # fmt: skip

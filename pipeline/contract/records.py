@@ -6,11 +6,10 @@ formatted here, from the decisions' epoch milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..domain import (
-    SCHEMA_VERSION,
     CartAbandoned,
     CartRecovered,
     Decision,
@@ -23,45 +22,28 @@ from ..domain import (
     format_time,
     stable_id,
 )
-from ..domain.view import items_view
+from ..domain.view import identity_fields, items_view
 
-__all__ = ["output_of", "published", "record_of"]
+__all__ = ["encoded", "published"]
 
 
 def published(out: Outputs) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(output, key, record) of every decision in `out`, then of its analytics records."""
     for decision in out.decisions:
-        yield output_of(decision), decision.key, record_of(decision)
+        yield encoded(decision)
     yield from out.analytics
 
 
-def output_of(decision: Decision) -> str:
-    if isinstance(decision, StageChanged):
-        return Output.TRANSITIONS
-    if isinstance(decision, SessionClosed | SessionMerged):
-        return Output.SESSIONS
-    return Output.CART_ALERTS
-
-
-def record_of(decision: Decision) -> dict[str, Any]:
-    if isinstance(decision, StageChanged):
-        return _stage_changed(decision)
-    if isinstance(decision, SessionClosed):
-        return _session_closed(decision)
-    if isinstance(decision, SessionMerged):
-        return _session_merged(decision)
-    if isinstance(decision, CartAbandoned):
-        return _cart_abandoned(decision)
-    return _cart_recovered(decision)
+def encoded(decision: Decision) -> tuple[str, str, dict[str, Any]]:
+    """The output a decision goes to, its key, and its record."""
+    output, encoder = _ENCODERS[type(decision)]
+    return output, decision.key, encoder(decision)
 
 
 def _stage_changed(d: StageChanged) -> dict[str, Any]:
     key, trigger = d.key, d.trigger_event_id
     return {
-        "schema_version": SCHEMA_VERSION,
-        "journey_key": key,
-        "customer_id": d.customer_id,
-        "anonymous_id": d.anonymous_id,
+        **identity_fields(key, d.customer_id, d.anonymous_id),
         "transition_id": stable_id("trn", key, trigger, d.from_stage, d.to_stage, d.at),
         "from_stage": d.from_stage,
         "to_stage": d.to_stage,
@@ -75,10 +57,7 @@ def _stage_changed(d: StageChanged) -> dict[str, Any]:
 def _session_closed(d: SessionClosed) -> dict[str, Any]:
     session = d.session
     return {
-        "schema_version": SCHEMA_VERSION,
-        "journey_key": d.key,
-        "customer_id": d.customer_id,
-        "anonymous_id": d.anonymous_id,
+        **identity_fields(d.key, d.customer_id, d.anonymous_id),
         "type": RecordType.SESSION_CLOSED,
         "session_id": session.session_id,
         "started_at": format_time(session.started_at),
@@ -97,10 +76,7 @@ def _session_closed(d: SessionClosed) -> dict[str, Any]:
 
 def _session_merged(d: SessionMerged) -> dict[str, Any]:
     return {
-        "schema_version": SCHEMA_VERSION,
-        "journey_key": d.key,
-        "customer_id": d.customer_id,
-        "anonymous_id": d.anonymous_id,
+        **identity_fields(d.key, d.customer_id, d.anonymous_id),
         "type": RecordType.SESSION_MERGED,
         "session_id": d.session_id,
         "merged_session_ids": d.merged_session_ids,
@@ -113,10 +89,7 @@ def _session_merged(d: SessionMerged) -> dict[str, Any]:
 def _cart_abandoned(d: CartAbandoned) -> dict[str, Any]:
     judgement = d.judgement
     return {
-        "schema_version": SCHEMA_VERSION,
-        "journey_key": d.key,
-        "customer_id": d.customer_id,
-        "anonymous_id": d.anonymous_id,
+        **identity_fields(d.key, d.customer_id, d.anonymous_id),
         "type": RecordType.CART_ABANDONED,
         "alert_id": judgement.alert_id,
         "contactable": d.contactable,
@@ -137,10 +110,7 @@ def _cart_recovered(d: CartRecovered) -> dict[str, Any]:
     recovery = d.recovery
     pending = recovery.pending
     return {
-        "schema_version": SCHEMA_VERSION,
-        "journey_key": d.key,
-        "customer_id": d.customer_id,
-        "anonymous_id": d.anonymous_id,
+        **identity_fields(d.key, d.customer_id, d.anonymous_id),
         "type": RecordType.CART_RECOVERED,
         "alert_id": pending.alert_id,
         "contactable": d.contactable,
@@ -158,3 +128,12 @@ def _cart_recovered(d: CartRecovered) -> dict[str, Any]:
         "recovered_at": format_time(recovery.recovered_at),
         "time_to_recovery_seconds": (recovery.recovered_at - pending.abandoned_at) / 1000,
     }
+
+
+_ENCODERS: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    StageChanged: (Output.TRANSITIONS, _stage_changed),
+    SessionClosed: (Output.SESSIONS, _session_closed),
+    SessionMerged: (Output.SESSIONS, _session_merged),
+    CartAbandoned: (Output.CART_ALERTS, _cart_abandoned),
+    CartRecovered: (Output.CART_ALERTS, _cart_recovered),
+}

@@ -3,7 +3,9 @@
 Each carries its journey's key and ids and whatever the published record needs,
 times as epoch milliseconds: `pipeline.contract.records` encodes them to the records
 the schemas in `schemas/` describe, and metrics count them by type. The analytics
-tables' records (`Outputs.analytics`) are written whole by the tables.
+tables' records (`Outputs.analytics`) are written whole by the tables. Plain (not
+frozen) classes, so that mypyc compiles them to native ones: a frozen dataclass
+is built field by field through `object.__setattr__`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StageChanged:
     key: str
     customer_id: str | None
@@ -38,7 +40,7 @@ class StageChanged:
     session_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionClosed:
     key: str
     customer_id: str | None
@@ -47,7 +49,7 @@ class SessionClosed:
     """The closed session (out of its journey: it no longer changes)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionMerged:
     key: str
     customer_id: str | None
@@ -59,7 +61,7 @@ class SessionMerged:
     event_count: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CartAbandoned:
     key: str
     customer_id: str | None
@@ -69,7 +71,7 @@ class CartAbandoned:
     judgement: Judgement
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CartRecovered:
     key: str
     customer_id: str | None

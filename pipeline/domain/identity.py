@@ -146,7 +146,7 @@ class Identity:
         """Replace an anonymous journey by its tombstone; put its move to the customer in
         `out.moves`."""
         assert state.stitch_to is not None
-        customer_key, at = state.stitch_to
+        customer_key, at = state.stitch_to.customer, state.stitch_to.at
         state.stitch_to = None
         self.moving.discard(state.key)
         if state.held:  # the device's own events before the stitch belong to it, as offline
@@ -202,9 +202,10 @@ class Identity:
                 continue
             if not state.held or state.held[0].at >= until:
                 return
-            data, at = state.held.pop(0)
-            advance(state, at, policy, out)
-            out.released.append(process(state, Event.from_dict(data), at, policy, out))
+            held = state.held.pop(0)
+            advance(state, held.at, policy, out)
+            event = Event.from_dict(held.data)
+            out.released.append(process(state, event, held.at, policy, out))
 
     def pending_since(self) -> int | None:
         """The earliest event time a waiting customer may still report facts at."""
@@ -274,7 +275,7 @@ def pending_since(state: JourneyState) -> int:
     """The earliest event time a journey waiting for a stitch may still report facts at
     once it arrives: its open sessions' starts, its parked events, its latest event."""
     times = [s.started_at for s in state.sessions]
-    times += [parse_time(data["occurred_at"]) for data, _watermark in state.parked]
+    times += [parse_time(parked.data["occurred_at"]) for parked in state.parked]
     return min(times, default=state.clock)
 
 

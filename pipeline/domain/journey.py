@@ -205,7 +205,7 @@ def replay_parked(
     """Process held events in arrival order, each with the watermark it arrived under."""
     replayed = []
     while state.parked and not state.awaiting:
-        data, watermark = state.parked.pop(0)
-        event = Event.from_dict(data)
-        replayed.append((event, process(state, event, watermark, policy, out)))
+        parked = state.parked.pop(0)
+        event = Event.from_dict(parked.data)
+        replayed.append((event, process(state, event, parked.watermark, policy, out)))
     return replayed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from .analytics.policy import AnalyticsPolicy
 from .carts import NO_PRODUCT, OVER_CAP, CartPolicy, CartState
@@ -80,40 +80,60 @@ class JourneyPolicy:
     """The journey analytics to report `Outputs.facts` for (sessions keep a trail); None: off."""
 
 
-class Parked(NamedTuple):
+@dataclass(slots=True)
+class Parked:
     """An event that waits for a pending stitch, with the watermark it arrived under."""
 
     data: dict[str, Any]
     watermark: int
 
+    def to_data(self) -> list[Any]:
+        return [self.data, self.watermark]
 
-class Held(NamedTuple):
+
+@dataclass(slots=True)
+class Held:
     """An event ahead of the watermark, held until the watermark has passed it."""
 
     data: dict[str, Any]
     at: int
 
+    def to_data(self) -> list[Any]:
+        return [self.data, self.at]
 
-class StitchTo(NamedTuple):
+
+@dataclass(slots=True)
+class StitchTo:
     """An anonymous journey's pending move to `customer` as of event time `at`."""
 
     customer: str
     at: int
 
+    def to_data(self) -> list[Any]:
+        return [self.customer, self.at]
 
-class Asked(NamedTuple):
+
+@dataclass(slots=True)
+class Asked:
     """A stitch a held event asked for on arrival, at the earliest such event's time."""
 
     anonymous_id: str
     at: int
 
+    def to_data(self) -> list[Any]:
+        return [self.anonymous_id, self.at]
 
-class Early(NamedTuple):
+
+@dataclass(slots=True)
+class Early:
     """A detached anonymous journey that arrived before the event asking for it was applied."""
 
     anonymous_id: str
     moved: list[Any]
     at: int
+
+    def to_data(self) -> list[Any]:
+        return [self.anonymous_id, self.moved, self.at]
 
 
 @dataclass(slots=True)
@@ -230,11 +250,11 @@ class JourneyState:
             self.anonymous_ids,
             self.history,
             self.awaiting,
-            [list(entry) for entry in self.parked],
-            None if self.stitch_to is None else list(self.stitch_to),
-            [list(entry) for entry in self.held],
-            [list(entry) for entry in self.asked],
-            [list(entry) for entry in self.early],
+            [entry.to_data() for entry in self.parked],
+            None if self.stitch_to is None else self.stitch_to.to_data(),
+            [entry.to_data() for entry in self.held],
+            [entry.to_data() for entry in self.asked],
+            [entry.to_data() for entry in self.early],
         ]
 
     @classmethod

@@ -9,7 +9,7 @@ from .events import format_time
 from .journey_state import JourneyState
 from .vocabulary import SCHEMA_VERSION
 
-__all__ = ["MAX_KEY_LENGTH", "items_view", "journey_view", "key_problem"]
+__all__ = ["MAX_KEY_LENGTH", "identity_fields", "items_view", "journey_view", "key_problem"]
 
 MAX_KEY_LENGTH = 200
 """As `customer_id` and `anonymous_id` in the event schema."""
@@ -33,6 +33,16 @@ def items_view(items: list[CartItem]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def identity_fields(key: str, customer_id: str | None, anonymous_id: str | None) -> dict[str, Any]:
+    """The head every journey record and view starts with."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "journey_key": key,
+        "customer_id": customer_id,
+        "anonymous_id": anonymous_id,
+    }
+
+
 def _time(ms: int | None) -> str | None:
     return format_time(ms) if ms else None
 
@@ -41,10 +51,7 @@ def journey_view(state: JourneyState) -> dict[str, Any]:
     """The journey's stage, open sessions, cart and last transitions as plain JSON data."""
     cart = state.cart
     return {
-        "schema_version": SCHEMA_VERSION,
-        "journey_key": state.key,
-        "customer_id": state.customer_id,
-        "anonymous_id": state.anonymous_id,
+        **identity_fields(state.key, state.customer_id, state.anonymous_id),
         "alias_of": state.alias_of,
         "anonymous_ids": list(state.anonymous_ids),
         "stage": state.stage,

@@ -26,15 +26,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..contract.codec import EventDecoder, dead_letter, late_error
 from ..contract.drift import Part, decode_again, describe
-from ..contract.records import published
+from ..contract.records import encoded
 from ..domain import (
     Event,
     InvalidEvent,
     JourneyEngine,
     JourneyPolicy,
+    Output,
     Outputs,
     Reason,
-    StageChanged,
 )
 from ..topics import DEAD_LETTER_FILE, OUTPUT_FILES
 from .formats import FORMATS, InputRecord
@@ -113,12 +113,15 @@ class _Files:
         """Write the records in `out` and take them out of it (its counts stay, for
         `count`: one tally for the run, not one per event)."""
         summary = self.summary
-        for output, _key, record in published(out):
+        for decision in out.decisions:
+            output, _key, record = encoded(decision)
             self.handles[output].write(orjson.dumps(record) + b"\n")
             summary.outputs[record.get("type", output)] += 1
-        for decision in out.decisions:
-            if isinstance(decision, StageChanged):
-                summary.to_stage[decision.to_stage] += 1
+            if output == Output.TRANSITIONS:
+                summary.to_stage[record["to_stage"]] += 1
+        for output, _key, record in out.analytics:
+            self.handles[output].write(orjson.dumps(record) + b"\n")
+            summary.outputs[output] += 1
         out.decisions.clear()
         out.analytics.clear()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..contract.codec import dead_letter, encode
-from ..contract.records import output_of, record_of
+from ..contract.records import encoded
 from ..domain import Event, Outputs
 from ..topics import DEAD_LETTER, OUTPUT_TOPICS
 from .changelog import clock_write, position_write, state_write, window_write
@@ -63,8 +63,8 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
     batch.outcomes.update(out.released)
     messages = [*batch.messages, *_announcements(processor, now)]
     for decision in out.decisions:
-        topic = OUTPUT_TOPICS[output_of(decision)]
-        messages.append((topic, decision.key.encode(), encode(record_of(decision)), None))
+        output, key, record = encoded(decision)
+        messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))
     for output, key, record in out.analytics:  # to its part's partition
         messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), record["part"]))
     metrics = processor.metrics

@@ -19,7 +19,7 @@ from pipeline.domain import (
     Outcome,
     Outputs,
 )
-from pipeline.domain.journey_state import Early
+from pipeline.domain.journey_state import Asked, Early
 from pipeline.tools.generate import generate
 
 from ..support import MINUTE, Mailbox, Run, event, records
@@ -82,7 +82,7 @@ def test_a_stitch_asked_on_arrival_waits_for_its_event_and_takes_the_earliest_ti
     asked = [("a-9", Detach("c-9", e.occurred_at)) for e in (login, earlier)]
     assert mailbox.sent == asked, "asked again, for the earlier time"
     state = engine.states["c-9"]
-    assert state.asked == [("a-9", earlier.occurred_at)]
+    assert state.asked == [Asked("a-9", earlier.occurred_at)]
     anonymous = JourneyState(key="a-9", anonymous_id="a-9", event_count=1)
     engine.on_message("c-9", Absorb(anonymous.to_data(), earlier.occurred_at), out)
     assert state.early and not state.awaiting, "kept until the event asking for it is processed"

@@ -11,6 +11,7 @@ from pipeline.domain import (
     Outcome,
     Outputs,
 )
+from pipeline.domain.journey_state import StitchTo
 
 from ..support import DAY, MINUTE, T0, Mailbox, Run, anonymous_then_login, event, product, records
 
@@ -95,9 +96,9 @@ def test_detach_waits_until_the_anonymous_partition_has_reached_the_stitch_time(
     engine, out, mailbox = engine_with_anonymous_visit()
     stitch_at = T0 + 10 * MINUTE
     engine.on_message("a-9", Detach("c-9", stitch_at), out)
-    assert mailbox.sent == [] and engine.states["a-9"].stitch_to == ("c-9", stitch_at)
+    assert mailbox.sent == [] and engine.states["a-9"].stitch_to == StitchTo("c-9", stitch_at)
     restored = JourneyState.from_data(engine.states["a-9"].to_data())
-    assert restored.stitch_to == ("c-9", stitch_at)
+    assert restored.stitch_to == StitchTo("c-9", stitch_at)
     late_own_event = event("product_viewed", 9 * MINUTE, customer=None, anonymous="a-9")
     engine.on_event(late_own_event, out, late_own_event.occurred_at)
     engine.on_watermark(out, stitch_at)

@@ -253,9 +253,7 @@ class JourneyEngine:
             return
         self._drop(key)
         out.counts[Count.ERASED] += 1
-        for linked in sorted({i for i in (*state.anonymous_ids, state.anonymous_id) if i}):
-            if linked == key:
-                continue
+        for linked in sorted({i for i in (*state.anonymous_ids, state.anonymous_id) if i} - {key}):
             if self.router.owns(linked):
                 if linked in self.states:
                     self._drop(linked)

@@ -92,7 +92,7 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
             clocks.add(partition)
     writes += [clock_write(topic, p, processor.assigned[p].clock()) for p in sorted(clocks)]
     clocks.clear()
-    batch.messages.clear()
+    batch.messages.clear()  # the partitions' routers append to this list: it is kept
     processor.batch = Batch(batch.messages)
     return Flush(messages, writes, offsets, batch.timestamps)
 

@@ -323,18 +323,20 @@ class Metrics:
         for decision in decisions:
             if isinstance(decision, StageChanged):
                 transitions[decision.from_stage or NO_STAGE, decision.to_stage] += 1
-            elif isinstance(decision, SessionClosed):
+                continue
+            if isinstance(decision, SessionClosed):
                 session = decision.session
                 self.session_duration.observe((session.ended_at - session.started_at) / 1000)
                 self.session_events.observe(session.event_count)
-            elif isinstance(decision, CartAbandoned):
-                alerts[RecordType.CART_ABANDONED] += 1
-                value = decision.judgement.value
-                values[RecordType.CART_ABANDONED] = values.get(RecordType.CART_ABANDONED, 0) + value
+                continue
+            if isinstance(decision, CartAbandoned):
+                kind, value = RecordType.CART_ABANDONED, decision.judgement.value
             elif isinstance(decision, CartRecovered):
-                alerts[RecordType.CART_RECOVERED] += 1
-                value = decision.recovery.recovered_value
-                values[RecordType.CART_RECOVERED] = values.get(RecordType.CART_RECOVERED, 0) + value
+                kind, value = RecordType.CART_RECOVERED, decision.recovery.recovered_value
+            else:
+                continue
+            alerts[kind] += 1
+            values[kind] = values.get(kind, 0.0) + value
         for kind, n in alerts.items():
             self.alerts.labels(kind).inc(n)
             self.cart_value.labels(kind).inc(values[kind])

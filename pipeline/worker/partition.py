@@ -87,18 +87,20 @@ class Assigned:
         rose = [alignment.mark(*mark) for mark in marks if mark[0] != self.partition]
         return alignment.value if any(rose) else None
 
-    def turn(self, now: float, idle_after_ms: int, caught_up: bool) -> tuple[bool, int | None]:
-        """The clock's turn (`now`: monotonic seconds): whether the source's own mark moved
-        (it turned idle or busy, or its end offset grew), and, when every source is idle and
-        no record came for the idle time, for how long (ms) the partition has been quiet."""
-        idle_after = idle_after_ms / 1000
+    def turn(self, now: float, idle_after_ms: int, caught_up: bool) -> bool:
+        """The clock's turn for the source (`now`: monotonic seconds): whether its own mark
+        moved (it turned idle or busy, or its end offset grew)."""
         was_idle = self.source.idle
-        self.source.check_idle(now, idle_after, caught_up)
+        self.source.check_idle(now, idle_after_ms / 1000, caught_up)
         own = self.alignment.marks.get(self.partition)
-        moved = self.source.idle != was_idle or (own is not None and own.end != self.end())
+        return self.source.idle != was_idle or (own is not None and own.end != self.end())
+
+    def quiet_for(self, now: float, idle_after_ms: int) -> int | None:
+        """How long (ms) the partition has been quiet, once every source is idle (its own as
+        marked) and no record came for the idle time; None before."""
         quiet = now - self.last_record
-        idle = self.alignment.all_idle() and quiet >= idle_after
-        return moved, int(quiet * 1000) if idle else None
+        idle = self.alignment.all_idle() and quiet >= idle_after_ms / 1000
+        return int(quiet * 1000) if idle else None
 
     def announcement(self) -> Mark:
         """What the partition's worker announces about its source."""

@@ -192,7 +192,8 @@ class Processor:
         wall clock (abandonments go out without a further event)."""
         self.wall_ms = wall_ms
         for partition, part in self.assigned.items():
-            moved, idle_for = part.turn(now, self.settings.idle_after, caught_up(partition))
-            watermark = self._own_mark(part) if moved else None
-            part.engine.on_watermark(self.batch.outputs, watermark, idle_for)
+            idle_after = self.settings.idle_after
+            moved = part.turn(now, idle_after, caught_up(partition))
+            watermark = self._own_mark(part) if moved else None  # before: all_idle reads it
+            part.engine.on_watermark(self.batch.outputs, watermark, part.quiet_for(now, idle_after))
         return flush(self, now, None)

@@ -145,7 +145,7 @@ class JourneyEngine:
 
     def snapshot(self) -> Snapshot:
         dirty, self.dirty = self.dirty, set()
-        states = [(key, self.states.get(key)) for key in dirty]
+        states = [(key, self.states.get(key)) for key in sorted(dirty)]  # reproducible writes
         windows = self.analytics.take_dirty() if self.analytics is not None else []
         return Snapshot(states, windows)
 

@@ -10,6 +10,17 @@ analytics' horizon), and one per analytics window held
 value is `[STATE_FORMAT, partition, data]`; recovery refuses another format with
 an error that says what to do, rather than misread it.
 
+A partition's writes are whole only together: a journey asking for an anonymous
+one and the anonymous one moving to it, a state and the input position it
+holds. A round of writes is sent in order and ends with a commit marker
+(`\\x00commit/{partition}`), so a worker killed while its writes were half
+delivered leaves records after the last marker; recovery sets them aside,
+writes each of their keys' committed value again (or a tombstone) and a
+marker, and takes over the state as of the last whole round. The marker also
+holds the route messages the round backs, sent once it is written (journeys
+moving to their customers): recovery sends them again, as the worker may have
+died before they got out.
+
 Recovery appends a one-record fence to each partition it is about to read and
 reads up to it, so no record is missed whatever high watermark the broker
 reports (the embedded broker under-reports it).
@@ -33,9 +44,13 @@ __all__ = [
     "STATE_FORMAT",
     "StateFormatError",
     "Recovered",
+    "Recovery",
+    "Replay",
     "clock_write",
+    "commit_write",
     "position_write",
     "read_to_fences",
+    "recover",
     "recovered",
     "state_write",
     "window_write",
@@ -54,6 +69,7 @@ FENCE_KEY = b"\x00recovery-fence"
 _POSITION = b"\x00position/"
 _CLOCK = b"\x00clock/"
 _WINDOW = b"\x00window/"
+_COMMIT = b"\x00commit/"
 
 
 def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
@@ -79,6 +95,58 @@ def clock_write(topic: str, partition: int, clock: dict[str, Any]) -> Message:
     return (topic, _CLOCK + str(partition).encode(), value, partition)
 
 
+def commit_write(topic: str, partition: int, moves: list[Message]) -> Message:
+    """The last write of a partition's round: the writes before it are whole, and back
+    `moves` (route messages whose text is JSON)."""
+    sent = [[t, (k or b"").decode(), (v or b"").decode(), p] for t, k, v, p in moves]
+    value = encode([STATE_FORMAT, partition, sent])
+    return (topic, _COMMIT + str(partition).encode(), value, partition)
+
+
+@dataclass
+class Replay:
+    """One changelog partition read in order: what its commit markers vouch for."""
+
+    committed: dict[bytes, bytes] = field(default_factory=dict)
+    """The latest value of each key, as of the last commit marker."""
+    tail: dict[bytes, bytes | None] = field(default_factory=dict)
+    """Written after the last commit marker (None: a tombstone)."""
+    moves: list[Message] = field(default_factory=list)
+    """The route messages the last whole round backs."""
+    marked: bool = False
+
+    def read(self, key: bytes, value: bytes | None) -> None:
+        if key.startswith(_COMMIT) and value is not None:
+            self.marked = True
+            self._commit()
+            _partition, sent = _versioned(key, orjson.loads(value))
+            self.moves = [(t, k.encode(), v.encode(), p) for t, k, v, p in sent]
+        elif key != FENCE_KEY:
+            self.tail[key] = value
+
+    def close(self, topic: str, partition: int) -> list[Message]:
+        """At the end of the log: the writes that undo a round left half written (each key's
+        committed value again, or a tombstone) and the marker after them. A log with no
+        marker was written by a build that wrote none: all of it counts, and the marker
+        makes it so from now on."""
+        if not self.marked:
+            self._commit()
+            return [commit_write(topic, partition, [])]
+        if not self.tail:
+            return []
+        undo = [(topic, key, self.committed.get(key), partition) for key in self.tail]
+        self.tail.clear()
+        return [*undo, commit_write(topic, partition, self.moves)]
+
+    def _commit(self) -> None:
+        for key, value in self.tail.items():
+            if value is None:
+                self.committed.pop(key, None)
+            else:
+                self.committed[key] = value
+        self.tail.clear()
+
+
 @dataclass
 class Recovered:
     """One partition's state as the changelog holds it."""
@@ -89,6 +157,33 @@ class Recovered:
     clock: dict[str, Any] | None = None
     """`source` (its input's progress), `alignment` (its watermark), `horizon` (analytics)."""
     windows: list[Window] = field(default_factory=list)
+
+
+@dataclass
+class Recovery:
+    """What recovery takes over and what it sends before anything else."""
+
+    partitions: dict[int, Recovered]
+    closing: list[Message]
+    """State writes that close the rounds the last owner left half written."""
+    moves: list[Message]
+    """Route messages the last whole rounds back, sent again (once `closing` is written)."""
+    set_aside: int
+    """Records of half written rounds that `closing` undoes."""
+
+
+def recover(replays: dict[int, Replay], topic: str) -> Recovery:
+    """The partitions' state as of their last whole round."""
+    latest: dict[bytes, bytes] = {}
+    closing: list[Message] = []
+    moves: list[Message] = []
+    set_aside = 0
+    for partition, replay in sorted(replays.items()):
+        set_aside += len(replay.tail) if replay.marked else 0
+        closing += replay.close(topic, partition)
+        moves += replay.moves
+        latest.update(replay.committed)
+    return Recovery(recovered(latest, set(replays)), closing, moves, set_aside)
 
 
 def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Recovered]:
@@ -137,22 +232,20 @@ async def read_to_fences(
     fence: Callable[[int], Awaitable[int]],
     topic_partition: Callable[[int], Any],
     partitions: set[int],
-) -> dict[bytes, bytes]:
-    """The latest value of every key on `partitions`, read up to a fence appended to each
-    (`fence(partition)` appends one and returns its offset)."""
+) -> dict[int, Replay]:
+    """`partitions` read in order up to a fence appended to each (`fence(partition)`
+    appends one and returns its offset)."""
     fences = {topic_partition(p): await fence(p) for p in sorted(partitions)}
-    latest: dict[bytes, bytes] = {}
+    replays = {p: Replay() for p in partitions}
     reader.assign(list(fences))
     await reader.seek_to_beginning(*fences)
     remaining = dict(fences)
     while remaining:
         batch = await reader.getmany(timeout_ms=1000, max_records=10_000)
         for tp, records in batch.items():
+            replay = replays[tp.partition]
             for record in records:
-                if record.value is None:
-                    latest.pop(record.key, None)
-                else:
-                    latest[record.key] = record.value
+                replay.read(record.key, record.value)
             if tp in remaining and records[-1].offset >= remaining[tp]:
                 del remaining[tp]
-    return latest
+    return replays

@@ -1,5 +1,6 @@
 """What a batch publishes: outputs, dead letters and route messages, then every changed
-journey, input position and clock once, then the offsets to commit (`Flush`)."""
+journey, input position and clock once, then the offsets to commit, then what that
+state backs: journeys moving to their customers, event-time marks (`Flush`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class Batch:
 
     messages: list[Message] = field(default_factory=list)
     """Dead letters and route messages, in the order they were made."""
+    moves: dict[int, list[Message]] = field(default_factory=dict)
+    """By partition, route messages sent once its state is written (`RouteTopic`)."""
     outputs: Outputs = field(default_factory=Outputs)
     outcomes: Counter[str] = field(default_factory=Counter)
     """Inbound records by outcome, added to the metrics once per batch."""
@@ -57,11 +60,12 @@ class Batch:
 
 def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] | None) -> Flush:
     """Take what the processor's batch publishes, with every changed journey serialised as
-    it is now; route records (events, stitch steps) go before the marks that cover them."""
+    it is now; the moves to customers and the marks go once that is written (after the
+    route records the marks cover)."""
     batch = processor.batch
     out = batch.outputs
     batch.outcomes.update(out.released)
-    messages = [*batch.messages, *_announcements(processor, now)]
+    messages = [*batch.messages]
     for decision in out.decisions:
         output, key, record = encoded(decision)
         messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))
@@ -92,9 +96,13 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
             clocks.add(partition)
     writes += [clock_write(topic, p, processor.assigned[p].clock()) for p in sorted(clocks)]
     clocks.clear()
-    batch.messages.clear()  # the partitions' routers append to this list: it is kept
-    processor.batch = Batch(batch.messages)
-    return Flush(messages, writes, offsets, batch.timestamps)
+    moves = {p: [*sent] for p, sent in batch.moves.items() if sent}
+    batch.messages.clear()  # the partitions' routers append to these lists: they are kept
+    for sent in batch.moves.values():
+        sent.clear()
+    processor.batch = Batch(batch.messages, batch.moves)
+    marks = _announcements(processor, now)
+    return Flush(messages, writes, offsets, batch.timestamps, moves, marks)
 
 
 def _announcements(processor: Processor, now: float) -> list[Message]:

@@ -33,7 +33,7 @@ from ..domain import JourneyEngine, JourneyPolicy
 from ..gc_policy import freeze_startup
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 from .analytics_view import AnalyticsView
-from .changelog import FENCE_KEY, read_to_fences, recovered
+from .changelog import FENCE_KEY, commit_write, read_to_fences, recover
 from .gauges import update_gauges
 from .metrics import Metrics
 from .owners import OwnerDirectory
@@ -119,6 +119,7 @@ class JourneyWorker:
             self._commit,
             self._published,
             max_queued=_FLUSHES_QUEUED,
+            close=lambda partition, moves: commit_write(self.changelog, partition, moves),
         )
 
     @property
@@ -217,7 +218,8 @@ class JourneyWorker:
             self.ready = True
 
     async def _recover(self, partitions: set[int]) -> None:
-        """Rebuild `partitions`' state from the changelog, read up to a fence."""
+        """Rebuild `partitions`' state from the changelog, read up to a fence, as of each
+        partition's last whole round of writes (the rest is undone first)."""
         if not partitions:
             return
         started = time.perf_counter()
@@ -231,12 +233,21 @@ class JourneyWorker:
         reader = self.reader()
         await reader.start()
         try:
-            latest = await read_to_fences(
+            replays = await read_to_fences(
                 reader, fence, lambda p: TopicPartition(self.changelog, p), partitions
             )
         finally:
             await reader.stop()
-        restored = recovered(latest, partitions)
+        recovery = recover(replays, self.changelog)
+        if recovery.closing:
+            await (await self.state_sink.send(recovery.closing))
+        if recovery.moves:
+            await (await self.sink.send(recovery.moves))
+        if recovery.set_aside:
+            log.warning("partitions %s: set aside %d changelog records of a round of writes"
+                        " their last owner left half written", sorted(partitions),
+                        recovery.set_aside)  # fmt: skip
+        restored = recovery.partitions
         await self._refresh_ends()
         self.processor.assign(restored, time.monotonic())
         freeze_startup()  # the recovered journeys are long-lived: out of the collector's way
@@ -314,7 +325,7 @@ class JourneyWorker:
             async with self.lock:
                 now, wall_ms = time.monotonic(), int(time.time() * 1000)
                 flush = self.processor.tick(now, self._caught_up, wall_ms)
-                if flush.messages or flush.writes:
+                if flush.messages or flush.writes or flush.moves or flush.marks:
                     self.publisher.submit(flush)
                 ticks += 1
                 if ticks % _GAUGES_EVERY == 0:

@@ -81,7 +81,10 @@ class Processor:
         for partition, part in restored.items():
             for topic, expected in part.positions.items():
                 self.positions.restore((topic, partition), expected)
-            router = RouteTopic(self.route_topic, partition, self.partition_of, self.batch.messages)
+            moves = self.batch.moves.setdefault(partition, [])
+            router = RouteTopic(
+                self.route_topic, partition, self.partition_of, self.batch.messages, moves
+            )
             self.assigned[partition] = Assigned.recover(
                 partition, part, self.settings, self.policy, router, self.ends, now
             )

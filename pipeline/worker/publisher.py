@@ -9,7 +9,11 @@ them, in order:
   being written;
 - the *writer* takes every flush handed over so far and, as one: awaits the
   delivery of their messages, then sends the state writes (the last write of
-  each key only) and awaits them, then commits the latest offsets. State goes
+  each key only), each partition's closed by its commit marker, and awaits them,
+  then commits the latest offsets, then sends what that state backs: journeys
+  moving to their customers (each partition's marker records them, so a
+  recovery sends them again should they not get out) and event-time marks.
+  Sent before the state is written, they could outlive it. State goes
   through a producer of its own, so outputs never queue behind a large write
   (a producer has one request in flight per broker).
 
@@ -26,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Flush", "Message", "Publisher", "Send"]
+__all__ = ["Close", "Flush", "Message", "Publisher", "Send", "round_writes"]
 
 
 Message = tuple[str, bytes | None, bytes | None, int | None]
@@ -43,10 +47,14 @@ per output record, where a named tuple's Python-level constructor was a measurab
 Send = Callable[[list[Message]], Awaitable[Awaitable[None]]]
 """Hands messages to the producer, in order; returns what awaits their delivery."""
 
+Close = Callable[[int, list[Message]], Message]
+"""The commit marker of a partition's round of writes, recording the moves it backs."""
+
 
 @dataclass
 class Flush:
-    """What one batch publishes, in order: messages, then state writes, then offsets."""
+    """What one batch publishes, in order: messages, then state writes, then offsets, then
+    what the state backs (moves, marks)."""
 
     messages: list[Message]
     writes: list[Message]
@@ -54,6 +62,11 @@ class Flush:
     """Offsets to commit once the rest is written; None: nothing consumed (timers)."""
     timestamps: list[int]
     """Kafka timestamps of the batch's input events (for the processing latency)."""
+    moves: dict[int, list[Message]] = field(default_factory=dict)
+    """By partition, route messages sent once its state is written: journeys moving to
+    their customers."""
+    marks: list[Message] = field(default_factory=list)
+    """Event-time marks, sent once the state they vouch for is written."""
 
 
 class Publisher:
@@ -64,10 +77,11 @@ class Publisher:
         commit: Callable[[dict[tuple[str, int], int]], Awaitable[None]],
         published: Callable[[list[int], float], None],
         max_queued: int,
+        close: Close,
     ) -> None:
         """`send`: the messages; `send_state`: the state writes; `published(timestamps, wall
-        time)` is told of each round's input events."""
-        self._send, self._send_state = send, send_state
+        time)` is told of each round's input events; `close`: the commit markers."""
+        self._send, self._send_state, self._close = send, send_state, close
         self._commit, self._published = commit, published
         self.max_queued = max_queued
         self._queue: list[Flush] = []
@@ -154,17 +168,33 @@ class Publisher:
                 self._progress.set()
 
     async def _publish(self, flushes: list[Flush]) -> None:
-        """The state writes and offsets of `flushes`, whose messages are delivered."""
-        latest: dict[tuple[str, bytes | None, int | None], Message] = {}
-        for flush in flushes:
-            for write in flush.writes:
-                topic, key, _value, partition = write
-                latest.pop((topic, key, partition), None)
-                latest[topic, key, partition] = write
-        await (await self._send_state(list(latest.values())))
+        """The state writes and offsets of `flushes`, whose messages are delivered, then what
+        that state backs."""
+        await (await self._send_state(round_writes(flushes, self._close)))
         offsets: dict[tuple[str, int], int] = {}
         for flush in flushes:
             offsets.update(flush.offsets or {})
         if offsets:
             await self._commit(offsets)
+        after = [m for flush in flushes for moves in flush.moves.values() for m in moves]
+        after += [m for flush in flushes for m in flush.marks]
+        if after:
+            await (await self._send(after))
         self._published([t for flush in flushes for t in flush.timestamps], time.time())
+
+
+def round_writes(flushes: list[Flush], close: Close) -> list[Message]:
+    """The state writes of `flushes` as one round: the last write of each key, then each
+    partition's commit marker with the moves of the round it backs."""
+    latest: dict[tuple[str, bytes | None, int | None], Message] = {}
+    moves: dict[int, list[Message]] = {}
+    for flush in flushes:
+        for write in flush.writes:
+            topic, key, _value, partition = write
+            latest.pop((topic, key, partition), None)
+            latest[topic, key, partition] = write
+        for partition, sent in flush.moves.items():
+            moves.setdefault(partition, []).extend(sent)
+    written = {write[3] for write in latest.values() if write[3] is not None}
+    markers = [close(p, moves.get(p, [])) for p in sorted(written | moves.keys())]
+    return [*latest.values(), *markers]

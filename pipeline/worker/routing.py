@@ -161,7 +161,11 @@ def open_envelope(value: bytes) -> Routed:
 
 class RouteTopic:
     """The worker's `Router`: a journey key is here when the engine's partition owns it; a
-    message to any other goes on the route topic, to the partition that owns its key."""
+    message to any other goes on the route topic, to the partition that owns its key.
+
+    A journey moving to its customer (`Absorb`) goes once the state it leaves behind is
+    written (`moves`): sent before, it could outlive that state, and the partition, back
+    to an earlier state after a crash, would move the journey again with other content."""
 
     def __init__(
         self,
@@ -169,12 +173,15 @@ class RouteTopic:
         partition: int,
         partition_of: Callable[[str], int],
         outbox: list[tuple[str, bytes | None, bytes | None, int | None]],
+        moves: list[tuple[str, bytes | None, bytes | None, int | None]],
     ) -> None:
-        """`outbox`: the batch's messages, where the envelopes go."""
+        """`outbox`: the batch's messages; `moves`: the partition's messages sent once its
+        state is written."""
         self.topic = topic
         self.partition = partition
         self.partition_of = partition_of
         self.outbox = outbox
+        self.moves = moves
 
     def owns(self, key: str) -> bool:
         return self.partition_of(key) == self.partition
@@ -190,6 +197,8 @@ class RouteTopic:
             header = {"kind": DETACH, "customer": message.customer, "at": message.at}
         elif isinstance(message, Absorb):
             header = {"kind": ABSORB, "moved": message.moved, "at": message.at}
+            self.moves.append((self.topic, key.encode(), seal(header), self.partition_of(key)))
+            return
         else:
             header = {"kind": FORGET}
         self.outbox.append((self.topic, key.encode(), seal(header, origin), self.partition_of(key)))

@@ -4,7 +4,9 @@ Records are produced by any of the producers' partitioners, read by the
 workers that own their partitions in an order the test chooses (uneven
 speeds, one partition far behind), and whatever a flush sends is appended to
 the topics as a broker would. A worker can crash (its unpublished work lost)
-and be replaced by one that recovers from the changelog as written so far.
+and be replaced by one that recovers from the changelog as written so far. With
+`in_flight`, flushes wait to be published as the worker's publisher lets them wait,
+and a crash delivers a random part of them as a killed publisher would.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from pipeline.topics import (
     changelog_topic,
     route_topic,
 )
-from pipeline.worker.changelog import recovered
+from pipeline.worker.changelog import Replay, commit_write, recover
 from pipeline.worker.metrics import Metrics
 from pipeline.worker.processing import Processor
-from pipeline.worker.publisher import Flush
+from pipeline.worker.publisher import Flush, round_writes
 from pipeline.worker.routing import PARTITIONERS
 from pipeline.worker.sink import RecordSink
 
@@ -59,11 +61,17 @@ class Cluster:
     settings: Settings
     policy: JourneyPolicy = field(default_factory=JourneyPolicy)
     topics: dict[tuple[str, int], list[Record]] = field(default_factory=lambda: defaultdict(list))
-    changelog: dict[bytes, bytes] = field(default_factory=dict)
+    changelog: dict[int, list[tuple[bytes, bytes | None]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """Each changelog partition's records, in order."""
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
     workers: list[tuple[Processor, set[int]]] = field(default_factory=list)
     cursors: dict[tuple[str, int], int] = field(default_factory=dict)
     now: float = 0.0
+    in_flight: random.Random | None = None
+    """Publish lazily, and deliver part of what waits when a worker crashes, at random."""
+    waiting: dict[int, list[Flush]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
         self.route = route_topic(APP)
@@ -88,7 +96,14 @@ class Cluster:
             self.settings, self.policy, Metrics(), self.route, changelog_topic(APP)
         )
         processor.set_ends(self.ends())
-        processor.assign(recovered(self.changelog, partitions), self.now)
+        replays = {p: Replay() for p in partitions}
+        for p in partitions:
+            for key, value in self.changelog[p]:
+                replays[p].read(key, value)
+        recovery = recover(replays, changelog_topic(APP))
+        for message in [*recovery.closing, *recovery.moves]:
+            self._send(message)
+        processor.assign(recovery.partitions, self.now)
         for p in partitions:
             for topic in (EVENTS, self.route):
                 self.cursors[topic, p] = self.committed.get((topic, p), 0)
@@ -96,25 +111,85 @@ class Cluster:
         return len(self.workers) - 1
 
     def crash(self, index: int) -> set[int]:
-        """The worker dies: what it has not published is gone; returns its partitions."""
+        """The worker dies: what it has not published is gone, but for what its publisher
+        had sent of it (`in_flight`); returns its partitions."""
         processor, partitions = self.workers[index]
+        self._deliver_some(self.waiting.pop(index, []))
         processor.assigned.clear()
         self.workers[index] = (processor, set())
         return partitions
 
+    def _deliver_some(self, flushes: list[Flush]) -> None:
+        """What a killed publisher had delivered of `flushes`: the messages of the first
+        ones, the first messages of each topic partition of the next; of the state writes
+        of those whose messages were delivered (one round), the first ones of each
+        changelog partition; no offsets, nothing sent after them (moves, marks)."""
+        rng = self.in_flight
+        if rng is None or not flushes:
+            return
+        sent = rng.randrange(len(flushes) + 1)
+        messages = [m for flush in flushes[:sent] for m in flush.messages]
+        if sent < len(flushes):
+            cuts: dict[tuple[str, int | None], int] = defaultdict(int)
+            for message in flushes[sent].messages:
+                cuts[message[0], message[3]] += 1
+            kept = {tp: rng.randrange(n + 1) for tp, n in cuts.items()}
+            for message in flushes[sent].messages:
+                tp = (message[0], message[3])
+                if kept[tp] > 0:
+                    kept[tp] -= 1
+                    messages.append(message)
+        for message in messages:
+            self._send(message)
+        by_partition: dict[int | None, list[Any]] = defaultdict(list)
+        for write in round_writes(flushes[: rng.randrange(sent + 1)], self._close):
+            by_partition[write[3]].append(write)
+        for writes in by_partition.values():
+            for write in writes[: rng.randrange(len(writes) + 1)]:
+                self._send(write)
+
+    def _submit(self, index: int, flush: Flush) -> None:
+        if self.in_flight is None:
+            self.publish(flush)
+            return
+        self.waiting[index].append(flush)
+        if self.in_flight.random() < 0.3:
+            self.settle(index)
+
+    def settle(self, index: int) -> None:
+        """Publish what the worker's publisher holds."""
+        for flush in self.waiting.pop(index, []):
+            self.publish(flush)
+
     def publish(self, flush: Flush) -> None:
-        for topic, key, value, partition in [*flush.messages, *flush.writes]:
-            if partition is None:
-                partition = self.sink.partition(topic, key, value)
-            if topic == changelog_topic(APP):
-                if value is None:
-                    self.changelog.pop(key, None)
-                else:
-                    self.changelog[key] = value
-            else:
-                self._append(topic, partition, key, value, int(self.now * 1000))
+        for message in [*flush.messages, *round_writes([flush], self._close)]:
+            self._send(message)
         for tp, offset in (flush.offsets or {}).items():
             self.committed[tp] = offset
+        for message in [*(m for moves in flush.moves.values() for m in moves), *flush.marks]:
+            self._send(message)
+
+    def _close(self, partition: int, moves: list[Any]) -> Any:
+        return commit_write(changelog_topic(APP), partition, moves)
+
+    def _send(self, message: Any) -> None:
+        topic, key, value, partition = message
+        if partition is None:
+            partition = self.sink.partition(topic, key, value)
+        if topic == changelog_topic(APP):
+            self.changelog[partition].append((key, value))
+        else:
+            self._append(topic, partition, key, value, int(self.now * 1000))
+
+    def state(self) -> dict[bytes, bytes]:
+        """The changelog's committed value of every key."""
+        latest: dict[bytes, bytes] = {}
+        for records in self.changelog.values():
+            replay = Replay()
+            for key, value in records:
+                replay.read(key, value)
+            latest.update(replay.committed)
+        return latest
 
     def read(self, index: int, topic: str, partition: int, count: int) -> int:
         """The worker reads up to `count` records of one of its partitions; returns how many."""
@@ -125,7 +200,7 @@ class Cluster:
         records = self.topics[topic, partition][start : start + count]
         self.cursors[topic, partition] = start + len(records)
         self.now += 0.05
-        self.publish(complete(processor.process(records, self.now, 0)))
+        self._submit(index, complete(processor.process(records, self.now, 0)))
         return len(records)
 
     def backlog(self, index: int) -> list[tuple[str, int]]:
@@ -143,10 +218,13 @@ class Cluster:
 
     def tick(self) -> None:
         self.now += 0.3
-        for index, (processor, _owned) in enumerate(self.workers):
+        for index, (processor, owned) in enumerate(self.workers):
+            if not owned:
+                continue  # crashed
             processor.set_ends(self.ends())
             waiting = {p for _topic, p in self.backlog(index)}
-            self.publish(processor.tick(self.now, lambda p, w=waiting: p not in w, 0))
+            self._submit(index, processor.tick(self.now, lambda p, w=waiting: p not in w, 0))
+            self.settle(index)
 
     def drain(self, rng: random.Random, slow: int | None = None, ticks: int = 80) -> None:
         """Read everything, in random chunks; `slow`'s input partition only once every other
@@ -171,6 +249,7 @@ class Cluster:
             for index in range(len(self.workers)):
                 for topic, partition in self.backlog(index):
                     self.read(index, topic, partition, 10_000)
+                self.settle(index)
 
     def _inputs_left(self, exclude: int) -> bool:
         return any(

@@ -56,18 +56,21 @@ def test_identity_stitches_across_partitions_read_unevenly(tmp_path):
     assert cluster.decisions() == offline_expectation(records, tmp_path)
 
 
-def crash_and_recover(cluster: Cluster, records, seed: int, reads: int, tmp_path) -> None:
-    """One worker reads part of the input, dies with its unpublished work, and another one
-    recovers from the changelog and finishes: every decision is the oracle's (a redelivery
-    may repeat a record, never change or lose one)."""
+def crash_and_recover(
+    cluster: Cluster, records, seed: int, reads: int, tmp_path, crashes: int = 1
+) -> None:
+    """A worker reads part of the input, dies with its unpublished work, and another one
+    recovers from the changelog (`crashes` times over) and finishes: every decision is the
+    oracle's (a redelivery may repeat a record, never change or lose one)."""
     cluster.produce(records, by="crc32", timestamp=2_000_000_000_000)
-    first = cluster.start_worker({0, 1, 2, 3})
+    worker = cluster.start_worker({0, 1, 2, 3})
     rng = random.Random(seed)
-    for _ in range(reads):
-        for topic, partition in cluster.backlog(first)[:3]:
-            cluster.read(first, topic, partition, rng.randrange(1, 200))
-    cluster.crash(first)
-    cluster.start_worker({0, 1, 2, 3})
+    for _ in range(crashes):
+        for _ in range(reads):
+            for topic, partition in cluster.backlog(worker)[:3]:
+                cluster.read(worker, topic, partition, rng.randrange(1, 200))
+        cluster.crash(worker)
+        worker = cluster.start_worker({0, 1, 2, 3})
     cluster.drain(rng)
     got, expected = cluster.decisions(), offline_expectation(records, tmp_path)
     for topic in expected:
@@ -129,6 +132,28 @@ def test_input_out_of_order_within_the_allowed_disorder_gives_the_oracles_decisi
     expected = offline_expectation(records, tmp_path)
     assert cluster.decisions() == expected
     assert late_letters(cluster) == 0
+
+
+@pytest.mark.parametrize(
+    ("seed", "disorder", "reads", "crashes"),
+    [(1, 0, 15, 3), (5, 5, 15, 3), (8, 5, 15, 3), (3, 5, 8, 8)],
+)
+def test_workers_killed_with_their_publishing_half_done_lose_no_decision(
+    seed, disorder, reads, crashes, tmp_path
+):
+    """A killed worker's publisher may have delivered its messages and part of a round of
+    state writes: a customer's journey waiting for an anonymous one without the anonymous
+    one's move, a state ahead of its input position, a journey moved twice, the second time
+    with events held since. Recovery takes the last whole round; what the state backs (a
+    journey moving to its customer, an event-time mark) goes once it is written, and a
+    move goes again after a recovery."""
+    records = known_customers(3000, 150, seed, PARTITIONS, "crc32", True, identify_once=0.3)
+    settings = cluster_settings("murmur2")
+    if disorder:
+        records = shuffled(records, seed, PARTITIONS)
+        settings = cluster_settings("crc32").model_copy(update={"max_disorder": disorder * MINUTE})
+    cluster = Cluster(settings, in_flight=random.Random(seed))
+    crash_and_recover(cluster, records, seed, reads, tmp_path, crashes=crashes)
 
 
 def test_held_events_survive_a_crash(tmp_path):

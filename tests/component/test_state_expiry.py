@@ -38,5 +38,5 @@ def test_removed_journeys_and_decisions_agree_with_the_oracle(tmp_path):
     assert removed_online == removed_offline
     held = sum(len(p.engine.states) for processor, _ in cluster.workers
                for p in processor.assigned.values())  # fmt: skip
-    journeys_in_changelog = [k for k in cluster.changelog if not k.startswith(b"\x00")]
+    journeys_in_changelog = [k for k in cluster.state() if not k.startswith(b"\x00")]
     assert len(journeys_in_changelog) == held, "removed journeys are tombstoned"

@@ -1,5 +1,6 @@
 """The publisher: messages at once; each flush's state after its messages are delivered,
-the last write per key; offsets last; in order."""
+the last write per key, each partition's closed by a marker; offsets; then what the state
+backs; in order."""
 
 import asyncio
 
@@ -14,6 +15,11 @@ def out(key: bytes | None, value: bytes) -> Message:
 
 def log(key: bytes, value: bytes) -> Message:
     return ("log", key, value, 0)
+
+
+def marker(partition: int, moves: list[Message]) -> Message:
+    """A commit marker naming the moves it records."""
+    return ("log", b"commit", b"+".join(m[2] or b"" for m in moves) or b"-", partition)
 
 
 def run(coroutine):
@@ -35,7 +41,9 @@ def test_a_round_sends_messages_then_the_latest_writes_then_commits():
         calls.append(("commit", dict(offsets)))
 
     async def scenario():
-        publisher = Publisher(send, send, commit, lambda ts, done: calls.append(("done", ts)), 4)
+        publisher = Publisher(
+            send, send, commit, lambda ts, done: calls.append(("done", ts)), 4, marker
+        )
         publisher.submit(Flush([out(b"k", b"1")], [log(b"j", b"a")], {"p": 1}, [7]))
         publisher.submit(Flush([out(b"k", b"2")], [log(b"j", b"b")], {"p": 2}, [8]))
         publisher.start()
@@ -45,7 +53,7 @@ def test_a_round_sends_messages_then_the_latest_writes_then_commits():
     run(scenario())
     assert calls == [
         ("send", [out(b"k", b"1"), out(b"k", b"2")]),
-        ("send", [log(b"j", b"b")]),
+        ("send", [log(b"j", b"b"), marker(0, [])]),
         ("commit", {"p": 2}),
         ("done", [7, 8]),
     ]
@@ -68,7 +76,7 @@ def test_later_outputs_leave_while_earlier_state_waits_for_its_outputs_delivery(
         async def commit(offsets):
             calls.append(dict(offsets))
 
-        publisher = Publisher(send, send, commit, lambda ts, done: None, 4)
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 4, marker)
         publisher.start()
         publisher.submit(Flush([out(None, b"1")], [log(b"j", b"a")], {"p": 1}, []))
         while len(calls) < 1:
@@ -103,7 +111,7 @@ def test_a_failed_delivery_stops_the_publisher_before_anything_is_committed():
         committed.append(offsets)
 
     async def scenario():
-        publisher = Publisher(send, send, commit, lambda ts, done: None, 4)
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 4, marker)
         publisher.start()
         publisher.submit(Flush([out(None, b"x")], [log(b"j", b"a")], {"p": 1}, []))
         with pytest.raises(OSError, match="broker gone"):
@@ -129,7 +137,7 @@ def test_back_pressure_waits_while_the_queue_is_full():
         async def commit(offsets):
             pass
 
-        publisher = Publisher(send, send, commit, lambda ts, done: None, 1)
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 1, marker)
         publisher.start()
         publisher.submit(Flush([out(None, b"1")], [], None, []))
         await asyncio.sleep(0)
@@ -144,3 +152,27 @@ def test_back_pressure_waits_while_the_queue_is_full():
         return sent
 
     assert [m[2] for m in run(scenario())] == [b"1", b"2"]
+
+
+def test_moves_and_marks_go_once_the_state_is_written_and_its_marker_records_the_moves():
+    calls = []
+    move, mark = ("route", b"c-1", b"absorb", 1), ("route", None, b"mark", 0)
+
+    async def send(messages):
+        calls.append([m[2] for m in messages])
+        return nothing()
+
+    async def commit(offsets):
+        calls.append(dict(offsets))
+
+    async def scenario():
+        publisher = Publisher(send, send, commit, lambda ts, done: None, 4, marker)
+        publisher.submit(
+            Flush([out(b"k", b"1")], [log(b"j", b"a")], {"p": 1}, [], {0: [move]}, [mark])
+        )
+        publisher.start()
+        await publisher.drain()
+        await publisher.stop()
+
+    run(scenario())
+    assert calls == [[b"1"], [b"a", b"absorb"], {"p": 1}, [b"absorb", b"mark"]]

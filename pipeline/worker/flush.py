@@ -5,6 +5,7 @@ state backs: journeys moving to their customers, event-time marks (`Flush`)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from ..domain import Event, Outputs
 from ..topics import DEAD_LETTER, OUTPUT_TOPICS
 from .changelog import clock_write, position_write, state_write, window_write
 from .publisher import Flush, Message
-from .routing import MARK, Origin, seal
+from .routing import MARK, Origin, RouteTopic, seal
 
 if TYPE_CHECKING:
     from .processing import Processor
@@ -37,6 +38,11 @@ class Batch:
     """Kafka timestamps of the input events processed (not skipped as redelivered)."""
     dead_letters: Counter[str] = field(default_factory=Counter)
     """Dead letters by reason, added to the metrics once per batch."""
+
+    def router(self, topic: str, partition: int, partition_of: Callable[[str], int]) -> RouteTopic:
+        """A partition's `Router`, sending into this batch's lists (kept across flushes)."""
+        moves = self.moves.setdefault(partition, [])
+        return RouteTopic(topic, partition, partition_of, self.messages, moves)
 
     def dead(
         self,

@@ -45,7 +45,7 @@ from .metrics import Metrics
 from .partition import Assigned
 from .positions import PROCESS, Positions
 from .publisher import Flush
-from .routing import MARK, Origin, PartitionerGuess, RouteTopic, message_of, open_envelope
+from .routing import MARK, Origin, PartitionerGuess, message_of, open_envelope
 from .routing import partitioner as make_partitioner
 
 __all__ = ["Processor"]
@@ -81,10 +81,7 @@ class Processor:
         for partition, part in restored.items():
             for topic, expected in part.positions.items():
                 self.positions.restore((topic, partition), expected)
-            moves = self.batch.moves.setdefault(partition, [])
-            router = RouteTopic(
-                self.route_topic, partition, self.partition_of, self.batch.messages, moves
-            )
+            router = self.batch.router(self.route_topic, partition, self.partition_of)
             self.assigned[partition] = Assigned.recover(
                 partition, part, self.settings, self.policy, router, self.ends, now
             )

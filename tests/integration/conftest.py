@@ -214,6 +214,10 @@ class Pipeline:
         return EVENTS if name == "events" else name
 
     def read(self, topic: str, timeout: float = 120) -> list[dict[str, Any]]:
+        """Every record on `topic` so far, its JSON value."""
+        return [orjson.loads(m.value) for m in self.records(topic, timeout)]
+
+    def records(self, topic: str, timeout: float = 120) -> list[Any]:
         """Every record on `topic` so far: read until two polls in a row bring nothing while
         every partition's position is at its end offset, asked afresh each time (the embedded
         broker may report it behind what is readable; a quiet poll alone is not the end)."""
@@ -223,14 +227,14 @@ class Pipeline:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         consumer.seek_to_beginning()
-        records: list[dict[str, Any]] = []
+        records: list[Any] = []
         deadline = time.monotonic() + timeout
         quiet_at_end = 0
         try:
             while quiet_at_end < 2:
                 batch = consumer.poll(timeout_ms=500)
                 for messages in batch.values():
-                    records += [orjson.loads(m.value) for m in messages]
+                    records += messages
                 ends = consumer.end_offsets(tps) if not batch else {}
                 at_end = ends and all(consumer.position(tp) >= ends[tp] for tp in tps)
                 quiet_at_end = quiet_at_end + 1 if at_end else 0

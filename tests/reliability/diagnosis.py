@@ -1,0 +1,57 @@
+"""What a scenario that timed out waiting for decisions leaves behind: the journeys of the
+missing decisions as the changelog holds them (their stitch and hold state), and the
+route records that name them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from pipeline.domain import JourneyState
+from pipeline.topics import changelog_topic, route_topic
+from pipeline.worker.changelog import Replay
+from pipeline.worker.routing import open_envelope
+
+
+def _summary(state: JourneyState) -> dict[str, Any]:
+    return {
+        "awaiting": state.awaiting, "asked": [a.anonymous_id for a in state.asked],
+        "early": [e.anonymous_id for e in state.early], "alias_of": state.alias_of,
+        "stitch_to": state.stitch_to and state.stitch_to.customer,
+        "anonymous_ids": state.anonymous_ids, "held": len(state.held),
+        "parked": len(state.parked), "events": state.event_count, "clock": state.clock,
+    }  # fmt: skip
+
+
+SHOWN = 12
+"""Journeys of missing decisions shown at most (with their anonymous ids)."""
+
+
+def diagnosis(pipeline: Any, missing: list[bytes]) -> str:
+    """The journeys behind the first of `missing` (canonical output records)."""
+    keys: set[str] = set()
+    for raw in missing:
+        record = orjson.loads(raw)
+        if len(keys) < SHOWN:
+            keys |= {
+                record[f] for f in ("journey_key", "customer_id", "anonymous_id") if record.get(f)
+            }
+    replays: dict[int, Replay] = defaultdict(Replay)
+    for message in pipeline.records(changelog_topic(pipeline.app_id)):
+        replays[message.partition].read(message.key, message.value)
+    lines = []
+    for partition, replay in sorted(replays.items()):
+        for key in sorted(keys):
+            value = replay.committed.get(key.encode())
+            if value is not None:
+                state = JourneyState.from_data(orjson.loads(value)[2])
+                lines.append(f"state {key} (partition {partition}): {_summary(state)}")
+            if key.encode() in replay.tail:
+                lines.append(f"  {key} also written after the last commit marker")
+    for message in pipeline.records(route_topic(pipeline.app_id)):
+        if message.key is not None and message.key.decode() in keys:
+            kind = open_envelope(message.value).kind
+            lines.append(f"route {message.partition}@{message.offset}: {kind} {message.key!r}")
+    return "\n".join(lines)

@@ -196,6 +196,8 @@ class JourneyEngine:
             self._touched(state)
             return Step(Outcome.HELD, None)
         outcome = process(state, event, self.watermark, self.policy, out)
+        if state.early and state.awaiting:  # it asked for a journey that arrived before it
+            identity.release(state, self.watermark, out)
         self._touched(state)
         if outcome == Outcome.PARKED:  # its stitch is asked for now, not once it is replayed
             identity.ask(state, event, out)

@@ -161,8 +161,12 @@ class Identity:
         self, state: JourneyState, moved: list[Any], at: int, watermark: int, out: Outputs
     ) -> None:
         """Stitch step 2, on the customer's partition; the outcomes of the held events it
-        replays go to `out.released`."""
-        if any(asked.anonymous_id == moved[0] for asked in state.asked):  # still held
+        replays go to `out.released`.
+
+        A journey that arrives before the event asking for it has been applied waits in
+        `early`: that event is still held, or the customer's partition went back to a
+        state from before it (a crash) and will apply it again."""
+        if _early(state, moved):
             state.early.append(Early(moved[0], moved, at))
             self.touched(state)
             return
@@ -210,6 +214,16 @@ class Identity:
     def pending_since(self) -> int | None:
         """The earliest event time a waiting customer may still report facts at."""
         return min((pending_since(self.states[key]) for key in self.waiting), default=None)
+
+
+def _early(state: JourneyState, moved: list[Any]) -> bool:
+    """Whether the customer's journey has not asked for the journey `moved` yet."""
+    anonymous_id = moved[0]
+    if any(asked.anonymous_id == anonymous_id for asked in state.asked):  # its event is held
+        return True
+    if anonymous_id in state.awaiting or anonymous_id in state.anonymous_ids:
+        return False
+    return not _already_absorbed(state, JourneyState.from_data(moved))
 
 
 def detach(state: JourneyState, customer_key: str) -> tuple[JourneyState, list[Any]]:

@@ -22,6 +22,7 @@ def _summary(state: JourneyState) -> dict[str, Any]:
         "stitch_to": state.stitch_to and state.stitch_to.customer,
         "anonymous_ids": state.anonymous_ids, "held": len(state.held),
         "parked": len(state.parked), "events": state.event_count, "clock": state.clock,
+        "sessions": [(s.session_id, s.ended_at, s.event_count) for s in state.sessions],
     }  # fmt: skip
 
 
@@ -50,6 +51,17 @@ def diagnosis(pipeline: Any, missing: list[bytes]) -> str:
                 lines.append(f"state {key} (partition {partition}): {_summary(state)}")
             if key.encode() in replay.tail:
                 lines.append(f"  {key} also written after the last commit marker")
+    for record in pipeline.read("journey.sessions"):
+        if record.get("journey_key") in keys:
+            lines.append(f"published {record.get('type', 'closed')} {record['journey_key']} "
+                         f"{record['session_id']} {record['started_at']}..{record['ended_at']} "
+                         f"{record['event_count']}")  # fmt: skip
+    for raw in missing:
+        record = orjson.loads(raw)
+        if record.get("journey_key") in keys and "session_id" in record and "ended_at" in record:
+            lines.append(f"missing {record.get('type', 'closed')} {record['journey_key']} "
+                         f"{record['session_id']} {record.get('started_at')}..{record['ended_at']} "
+                         f"{record['event_count']}")  # fmt: skip
     for message in pipeline.records(route_topic(pipeline.app_id)):
         if message.key is not None and message.key.decode() in keys:
             kind = open_envelope(message.value).kind

@@ -156,3 +156,35 @@ def test_an_event_past_the_ttl_of_a_journey_waiting_to_move_is_taken_in_bounded_
                           text=True, timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == Outcome.OK
+
+
+def test_a_move_that_arrives_before_the_event_asking_for_it_waits_for_that_event():
+    """The customer's partition went back to a state from before the login (a crash), and
+    the anonymous journey's move, made for the first request, arrives before the login is
+    read again: it is absorbed once the login asks for it, as `journey process` does."""
+    first, second, login, _after = anonymous_then_login()
+    device_box = Mailbox(lambda key: key.startswith("a-"))
+    customer_box = Mailbox(lambda key: key.startswith("c-"))
+    device, device_out = JourneyEngine(JourneyPolicy(), router=device_box), Outputs()
+    for e in (first, second):
+        device.on_event(e, device_out, e.occurred_at)
+    JourneyEngine(JourneyPolicy(), router=customer_box).on_event(
+        login, Outputs(), login.occurred_at
+    )
+    [(_key, request)] = customer_box.sent
+    device.on_message("a-9", request, device_out)
+    device.on_watermark(device_out, login.occurred_at)  # the device's time reaches the login
+    [(_key, move)] = device_box.sent
+    customer, customer_out = JourneyEngine(JourneyPolicy(), router=customer_box), Outputs()
+    customer.on_message("c-9", move, customer_out)
+    assert [e.anonymous_id for e in customer.states["c-9"].early] == ["a-9"]
+    customer.on_event(login, customer_out, login.occurred_at)  # read again after the crash
+    assert customer.states["c-9"].event_count == 3 and not customer.states["c-9"].early
+    device.on_message(*customer_box.sent[-1], device_out)  # its request again: the alias
+    customer.on_message(*device_box.sent[-1], customer_out)  # answers, and nothing changes
+    device.on_eof(device_out)
+    customer.on_eof(customer_out)
+    alone = Run([first, second, login])
+    assert sorted(map(repr, records(device_out) + records(customer_out))) == sorted(
+        map(repr, records(alone.out))
+    )

@@ -111,32 +111,36 @@ class Replay:
     """The latest value of each key, as of the last commit marker."""
     tail: dict[bytes, bytes | None] = field(default_factory=dict)
     """Written after the last commit marker (None: a tombstone)."""
-    moves: list[Message] = field(default_factory=list)
-    """The route messages the last whole round backs."""
-    marked: bool = False
+    marker: tuple[bytes, bytes] | None = None
+    """The last commit marker (key, value); None: the log has none."""
 
     def read(self, key: bytes, value: bytes | None) -> None:
         if key.startswith(_COMMIT) and value is not None:
-            self.marked = True
+            self.marker = (key, value)  # read once the log is: only the last one counts
             self._commit()
-            _partition, sent = _versioned(key, orjson.loads(value))
-            self.moves = [(t, k.encode(), v.encode(), p) for t, k, v, p in sent]
         elif key != FENCE_KEY:
             self.tail[key] = value
+
+    def moves(self) -> list[Message]:
+        """The route messages the last whole round backs."""
+        if self.marker is None:
+            return []
+        _partition, sent = _versioned(self.marker[0], orjson.loads(self.marker[1]))
+        return [(t, k.encode(), v.encode(), p) for t, k, v, p in sent]
 
     def close(self, topic: str, partition: int) -> list[Message]:
         """At the end of the log: the writes that undo a round left half written (each key's
         committed value again, or a tombstone) and the marker after them. A log with no
         marker was written by a build that wrote none: all of it counts, and the marker
         makes it so from now on."""
-        if not self.marked:
+        if self.marker is None:
             self._commit()
             return [commit_write(topic, partition, [])]
         if not self.tail:
             return []
         undo = [(topic, key, self.committed.get(key), partition) for key in self.tail]
         self.tail.clear()
-        return [*undo, commit_write(topic, partition, self.moves)]
+        return [*undo, commit_write(topic, partition, self.moves())]
 
     def _commit(self) -> None:
         for key, value in self.tail.items():
@@ -179,9 +183,9 @@ def recover(replays: dict[int, Replay], topic: str) -> Recovery:
     moves: list[Message] = []
     set_aside = 0
     for partition, replay in sorted(replays.items()):
-        set_aside += len(replay.tail) if replay.marked else 0
+        set_aside += len(replay.tail) if replay.marker is not None else 0
         closing += replay.close(topic, partition)
-        moves += replay.moves
+        moves += replay.moves()
         latest.update(replay.committed)
     return Recovery(recovered(latest, set(replays)), closing, moves, set_aside)
 

@@ -21,7 +21,7 @@ SCHEMA_OF_FILE = {
     "cart-abandonments.jsonl": "cart-alert.v1",
     "sessions.jsonl": "session.v1",
     "dead-letter.jsonl": "dead-letter.v1",
-    "paths.jsonl": "paths.v2",
+    "paths.jsonl": "paths.v3",
     "funnels.jsonl": "funnel-window.v1",
     "voc.jsonl": "voc.v1",
 }

@@ -23,8 +23,9 @@ __all__ = [
 SCHEMA_VERSION: Final = 1
 """The `schema_version` of every record the pipeline writes (and of the events it reads),
 but the paths records'."""
-PATHS_SCHEMA_VERSION: Final = 2
-"""The paths records': version 2 lists a group's entries in one record (`schemas/paths.v2.json`)."""
+PATHS_SCHEMA_VERSION: Final = 3
+"""The paths records': version 3 holds a window part's steps and nodes of one dimension in
+one record (`schemas/paths.v3.json`); version 2, one record per step's `from`."""
 
 NO_STAGE: Final = "none"
 """The label of a journey with no stage yet (metrics, the query API's counts)."""

@@ -3,8 +3,8 @@
 Each worker reads `journey.paths`, `journey.funnels` and `journey.voc` (every
 partition, outside the consumer group) into a `Rollup`, so any worker answers
 the analytics API and draws the journey map for the whole pipeline, and sets
-the friction gauges (the same on every worker). The paths steps records, most
-of what the topics carry, are parsed only when a view asks for their window.
+the friction gauges (the same on every worker). The paths records, most of
+what the topics carry, are parsed only when a view asks for their window.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer
 
 from ..domain import Output
 from ..domain.analytics.rollup import Rollup
-from ..domain.analytics.table import steps_key
 from ..domain.analytics.views import friction_view
 from ..topics import OUTPUT_TOPICS
 from .background import TopicTail
@@ -71,13 +70,9 @@ class AnalyticsView(TopicTail):
             await consumer.stop()
 
     def add(self, output: str, key: bytes | None, value: bytes | None) -> None:
-        """A record as read; a paths steps record is kept unparsed until a view needs it."""
-        try:
-            if output == Output.PATHS and key and value and steps_key(key):
-                self.rollup.add_unread(key, value)
-                return
-        except (IndexError, ValueError) as error:  # a key not of the analytics' making
-            log.warning("read a %s record with an unexpected key %r: %s", output, key, error)
+        """A record as read; a paths record is kept unparsed until a view needs it."""
+        if output == Output.PATHS and key and value and self.rollup.add_unread(key, value):
+            return
         self._add_now(output, value)
 
     def _add_now(self, output: str, value: bytes | None) -> None:

@@ -1,12 +1,12 @@
 """Reading the analytics back: each part's latest record, parts and windows summed.
 
 Records of one (window, key) may come in parts; a part may write a record again
-when a late fact changes it (a paths record lists every key of its group). The
+when a late fact changes it (a paths record lists every step and node it ever listed). The
 total of a key is the sum over parts of its counts in each part's latest record.
 `Rollup` keeps those counts and answers sliding views (the last 24 h, 7 d...)
 summed over the windows they cover. A reader of the topics hands it the paths
-steps records unparsed (`add_unread`): they are most of the records, and a view
-parses only the windows it covers, the latest record of each key.
+records unparsed (`add_unread`): they are most of the records, and a view parses
+only the windows it covers, the latest record of each key.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..vocabulary import Output
 from . import sketch
 from .nodes import TOUCHPOINTS
 from .summary import durations, node_summary, voice_summary
-from .table import key_window
+from .table import paths_key_window
 
 __all__ = ["FRICTION_MIN_VISITS", "Rollup", "entries", "friction", "total"]
 
@@ -32,21 +32,20 @@ Key = tuple[str, ...]
 
 def entries(output: str, record: dict[str, Any]) -> list[tuple[Key, dict[str, Any]]]:
     """What a record counts, by key (equal across parts, window aside), as a sum needs it:
-    a paths record's every listed step or node, a funnel, a voice key."""
+    a paths record's every listed step and node, a funnel, a voice key."""
     if output == Output.PATHS:
         dim = record["dimension"]
-        if record["kind"] == "nodes":
-            return [
-                (("node", dim, n["node"]), {"kind": "node", "dimension": dim, "node": n["node"],
-                 "visits": n["visits"], "exits": n["exits"],
-                 "support_contacts": n["support_contacts"]})
-                for n in record["nodes"]
-            ]  # fmt: skip
-        frm = record["from"]
+        frm = record.get("from")  # version 2: a record per `from`, or one of the nodes
         return [
-            (("step", dim, frm, s["to"]), {"kind": "step", "dimension": dim, "from": frm,
-             "to": s["to"], "count": s["count"], "durations": _pairs(s["durations"])})
-            for s in record["steps"]
+            (("node", dim, n["node"]), {"kind": "node", "dimension": dim, "node": n["node"],
+             "visits": n["visits"], "exits": n["exits"],
+             "support_contacts": n["support_contacts"]})
+            for n in record.get("nodes", ())
+        ] + [
+            (("step", dim, s.get("from", frm), s["to"]), {"kind": "step", "dimension": dim,
+             "from": s.get("from", frm), "to": s["to"], "count": s["count"],
+             "durations": _pairs(s["durations"])})
+            for s in record.get("steps", ())
         ]  # fmt: skip
     if output == Output.FUNNELS:
         return [((record["funnel"],), _counts_of(output, record))]
@@ -68,7 +67,7 @@ class Rollup:
         self.latest: dict[tuple[str, int], dict[tuple[Key, int], dict[str, Any]]] = {}
         """(output, window start) -> (key, part) -> the key's counts in the part's latest record"""
         self.unread: dict[int, dict[bytes, bytes]] = {}
-        """Window start -> record key -> the latest paths steps record not parsed yet."""
+        """Window start -> record key -> the latest paths record not parsed yet."""
         self.window_ms = 0
         self.last_end = 0
         self._parsed: dict[str, int] = {}
@@ -92,15 +91,19 @@ class Rollup:
                 for unread in [s for s in self.unread if self._forgotten(s)]:
                     del self.unread[unread]
 
-    def add_unread(self, key: bytes, value: bytes) -> None:
-        """A paths steps record as its topic holds it (`key`: `table.records`'), parsed
-        by `read_record` once a view covers its window, unless a later record of its key
-        replaces it or its window is forgotten first."""
+    def add_unread(self, key: bytes, value: bytes) -> bool:
+        """A paths record as its topic holds it, parsed by `read_record` once a view covers
+        its window, unless a later record of its key replaces it or its window is forgotten
+        first. False, for the caller to parse it now: a key not of `table.paths_key`'s
+        making, or a window ending after every window read so far (it moves the views)."""
         if self.read_record is None:
             raise ValueError("this rollup has no `read_record` for the records it keeps unread")
-        start = key_window(key)
+        start = paths_key_window(key)
+        if start is None or not self.window_ms or start + self.window_ms > self.last_end:
+            return False
         if not self._forgotten(start):
             self.unread.setdefault(start, {})[key] = value
+        return True
 
     def _forgotten(self, start: int) -> bool:
         """Whether the window starting at `start` ends `keep_ms` or more before the latest
@@ -152,7 +155,7 @@ class Rollup:
     ) -> dict[int, dict[Key, list[dict[str, Any]]]]:
         """Per window start, per key, the counts of the parts' latest records within the
         span (`_counts_of`); `steps=False`: no paths steps (nodes only)."""
-        if output == Output.PATHS and steps:
+        if output == Output.PATHS:
             self.read_unread(None if span_ms is None else self.last_end - span_ms)
         since, _end = self.windows(span_ms)
         found: dict[int, dict[Key, list[dict[str, Any]]]] = {}

@@ -12,16 +12,21 @@ from typing import Any, Final
 from . import sketch
 from .facts import NPS
 
-__all__ = ["LOW_N", "durations", "node_summary", "voice_summary"]
+__all__ = ["LOW_N", "buckets", "durations", "node_summary", "voice_summary"]
 
 LOW_N: Final = 30
 """Fewer answers than this make a score `low_n`: shown, but not to be trusted alone."""
 
 
+def buckets(counts: sketch.Sketch) -> list[tuple[int, int]]:
+    """A sketch as records carry it: (bucket, count) pairs in bucket order."""
+    return sorted(counts.items())
+
+
 def durations(counts: sketch.Sketch) -> dict[str, Any]:
-    buckets = sorted(counts.items())
-    p50, p90 = sketch.quantiles(buckets, (0.5, 0.9))
-    return {"p50_ms": p50, "p90_ms": p90, "durations": buckets}
+    pairs = buckets(counts)
+    p50, p90 = sketch.quantiles(pairs, (0.5, 0.9))
+    return {"p50_ms": p50, "p90_ms": p90, "durations": pairs}
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -20,10 +20,10 @@ from . import sketch
 from .facts import NPS, SESSION, STAGE, VOICE, trail_order
 from .nodes import DIMENSIONS, EXIT, OTHER, START, TOUCHPOINTS
 from .policy import STAGES_FUNNEL, AnalyticsPolicy
-from .summary import durations, node_summary, voice_summary
+from .summary import buckets, durations, voice_summary
 from .window import Step, Window
 
-__all__ = ["AnalyticsTable", "Record", "key_window", "steps_key"]
+__all__ = ["AnalyticsTable", "Record", "paths_key", "paths_key_window"]
 
 SUPPORT: Final = "support_contacted"
 _NEVER: Final = 2**63
@@ -35,20 +35,20 @@ _PAGE: Final = 1 + DIMENSIONS.index("page")
 Record = tuple[str, str, dict[str, Any]]
 """(output, key, record), as `Outputs.analytics` holds them."""
 
-_NODES: Final = "node"
-"""A paths key's third field for a dimension's nodes (else the steps' dimension)."""
-_NODES_KEY: Final = _NODES.encode()
+_PATHS_GROUPS: Final = ("p", "n")
+"""`Window.changed` entries of a dimension's paths: (p, dim); a window an earlier build
+changelogged also names (p, dim, from) and (n, dim)."""
 
 
-def key_window(key: bytes) -> int:
-    """The window start (ms) of an analytics record's key: `{start}|{part}|...`."""
-    return int(key[: key.index(b"|")])
+def paths_key(dimension: str, window_start: int, part: int) -> str:
+    """The Kafka key of a paths record: `{dimension}/{window start ms}/{part}`."""
+    return f"{dimension}/{window_start}/{part}"
 
 
-def steps_key(key: bytes) -> bool:
-    """Whether a paths record's key is a steps group's (`{start}|{part}|{dimension}|{from}`),
-    not a dimension's nodes (`{start}|{part}|node|{dimension}`)."""
-    return key.split(b"|", 3)[2] != _NODES_KEY
+def paths_key_window(key: bytes) -> int | None:
+    """The window start (ms) of a paths record's key (`paths_key`); None for another key."""
+    fields = key.split(b"/")
+    return int(fields[1]) if len(fields) == 3 and fields[1].isdigit() else None
 
 
 class AnalyticsTable:
@@ -240,8 +240,8 @@ class AnalyticsTable:
         self.next_pass = 0  # the next tally works out what is due
 
     def records(self, window: Window) -> list[Record]:
-        """The records of the window's changed groups: a step's `from` with every `to`
-        listed, a touchpoint dimension's nodes, a funnel, a voice key."""
+        """The records of the window's changed groups: a dimension's paths (every step with
+        its `to` nodes listed, a touchpoint dimension's nodes), a funnel, a voice key."""
         base = {
             "schema_version": SCHEMA_VERSION,
             "window_start": format_time(window.start),
@@ -249,17 +249,13 @@ class AnalyticsTable:
             "part": self.part,
             "final": True,
         }
-        paths_base = {**base, "schema_version": PATHS_SCHEMA_VERSION}
         prefix = f"{window.start}|{self.part}|"
         out: list[Record] = []
         funnels = {f.id: f for f in self.policy.funnels}
-        steps: set[tuple[str, str]] = set()
-        nodes: set[str] = set()
+        dimensions: set[str] = set()
         for entry in sorted(window.changed):  # a set: sorted, for the same order every run
-            if entry[0] == "p":
-                steps.add((entry[1], entry[2]))
-            elif entry[0] == "n":
-                nodes.add(entry[1])
+            if entry[0] in _PATHS_GROUPS:
+                dimensions.add(entry[1])
             elif entry[0] == "f" and entry[1] in funnels:
                 counts = window.funnels[entry[1]]
                 named = [name for name, _types in funnels[entry[1]].steps]
@@ -273,20 +269,30 @@ class AnalyticsTable:
                 record = {**base, "kind": answer, "stage": stage, "touchpoint": touchpoint,
                           **voice_summary(answer, window.voice[entry[1]])}  # fmt: skip
                 out.append((Output.VOC, f"{prefix}{entry[1]}", record))
-        for dim, frm in sorted(steps):
-            tos = self._listed(window, ("p", dim, frm), window.paths[dim][frm], _merge_steps)
-            record = {**paths_base, "kind": "steps", "dimension": dim, "from": frm, "steps": [
-                {"to": to, "count": count, **durations(spans)} for to, (count, spans) in tos
-            ]}  # fmt: skip
-            out.append((Output.PATHS, f"{prefix}{dim}|{frm}", record))
-        for dim in sorted(nodes):
-            listed = self._listed(window, ("n", dim), window.nodes[dim], _sum)
-            record = {**paths_base, "kind": "nodes", "dimension": dim, "nodes": [
-                {"node": node, **node_summary(*counts)} for node, counts in listed
-            ]}  # fmt: skip
-            out.append((Output.PATHS, f"{prefix}{_NODES}|{dim}", record))
+        for dim in sorted(dimensions):
+            out.append((Output.PATHS, paths_key(dim, window.start, self.part), {
+                **base, "schema_version": PATHS_SCHEMA_VERSION, "dimension": dim,
+                "steps": self._steps(window, dim), "nodes": self._nodes(window, dim),
+            }))  # fmt: skip
         window.changed = set()
         return out
+
+    def _steps(self, window: Window, dim: str) -> list[dict[str, Any]]:
+        """A dimension's steps as a paths record lists them: by `from`, largest `to` first."""
+        steps = []
+        for frm, tos in sorted(window.paths.get(dim, {}).items()):
+            for to, (count, spans) in self._listed(window, ("p", dim, frm), tos, _merge_steps):
+                steps.append({"from": frm, "to": to, "count": count, "durations": buckets(spans)})
+        return steps
+
+    def _nodes(self, window: Window, dim: str) -> list[dict[str, Any]]:
+        """A touchpoint dimension's nodes, most visited first (none for the others)."""
+        return [
+            {"node": node, "visits": visits, "exits": exits, "support_contacts": support}
+            for node, (visits, exits, support) in self._listed(
+                window, ("n", dim), window.nodes.get(dim, {}), _sum
+            )
+        ]
 
     def _listed(
         self, window: Window, group: tuple[str, ...], table: dict[str, Any], merge: Any

@@ -2,10 +2,9 @@
 
 Counting is exact up to `policy.cap` distinct nodes per table; past it further
 nodes are counted under `(other)`, so memory stays bounded and totals add up.
-`changed` names the groups to write again (a step's `from`, a dimension's
-nodes, a funnel, a voice key); `shown` the steps and nodes already listed on
-their own, which stay listed (a part's latest record of a group holds every
-entry it ever listed).
+`changed` names the groups to write again (a dimension's paths, a funnel, a
+voice key); `shown` the steps and nodes already listed on their own, which stay
+listed (a part's latest record of a group holds every entry it ever listed).
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ class Window:
     voice: dict[str, list[int]] = field(default_factory=dict)
     """"kind|stage|touchpoint" -> answers per value (0..10 for NPS, 1..5 at 0..4 for ratings)"""
     changed: set[tuple[str, ...]] = field(default_factory=set)
-    """Groups changed since last written: (p, dim, from), (n, dim), (f, id), (v, key)."""
+    """Groups changed since last written: (p, dim), (f, id), (v, key)."""
     shown: set[tuple[str, ...]] = field(default_factory=set)
     """Steps and nodes listed on their own so far: (p, dim, from, to), (n, dim, node)."""
 
@@ -72,14 +71,14 @@ class Window:
         entry[0] += 1
         if ms is not None:
             sketch.add(entry[1], ms)
-        self.changed.add(("p", dim, frm))
+        self.changed.add(("p", dim))
 
     def visit(self, cap: int, dim: str, node: str, exit_: bool, support: bool) -> None:
         node, entry = _held(self.nodes.setdefault(dim, {}), node, cap, _new_node)
         entry[0] += 1
         entry[1] += exit_
         entry[2] += support
-        self.changed.add(("n", dim))
+        self.changed.add(("p", dim))
 
     def enter(self, funnel: str, steps: int, index: int, ms: int | None) -> None:
         entries = self.funnels.get(funnel)

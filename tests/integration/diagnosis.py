@@ -9,10 +9,11 @@ from typing import Any
 
 import orjson
 
-from pipeline.domain import JourneyState
+from pipeline.domain import JourneyState, format_time
 from pipeline.topics import changelog_topic, route_topic
 from pipeline.worker.changelog import Replay
-from pipeline.worker.routing import open_envelope
+from pipeline.worker.event_time import Alignment
+from pipeline.worker.routing import MARK, open_envelope
 
 
 def _summary(state: JourneyState) -> dict[str, Any]:
@@ -62,8 +63,34 @@ def diagnosis(pipeline: Any, missing: list[bytes]) -> str:
             lines.append(f"missing {record.get('type', 'closed')} {record['journey_key']} "
                          f"{record['session_id']} {record.get('started_at')}..{record['ended_at']} "
                          f"{record['event_count']}")  # fmt: skip
-    for message in pipeline.records(route_topic(pipeline.app_id)):
+    routed = pipeline.records(route_topic(pipeline.app_id))
+    for message in routed:
         if message.key is not None and message.key.decode() in keys:
             kind = open_envelope(message.value).kind
             lines.append(f"route {message.partition}@{message.offset}: {kind} {message.key!r}")
-    return "\n".join(lines)
+    return "\n".join(lines + _times_at_arrival(routed, keys))
+
+
+def _times_at_arrival(routed: list[Any], keys: set[str]) -> list[str]:
+    """For each route record naming `keys`, the watermark its partition had from the marks
+    read before it (idle sources counted idle), and the last mark of each source then."""
+    sources = 1 + max((m.partition for m in routed), default=0)
+    alignments: dict[int, Alignment] = {}
+    last: dict[int, dict[int, tuple[int, list[Any]]]] = defaultdict(dict)
+    lines = []
+    for message in sorted(routed, key=lambda m: (m.partition, m.offset)):
+        partition = message.partition
+        alignment = alignments.setdefault(partition, Alignment(partition, sources))
+        envelope = open_envelope(message.value)
+        if envelope.kind == MARK:
+            for mark in envelope.header["marks"]:
+                alignment.mark(*mark)
+                last[partition][mark[0]] = (message.offset, mark[1:])
+        elif message.key is not None and message.key.decode() in keys:
+            marks = " ".join(
+                f"{s}@{at}:wm={format_time(m[0])},engine={format_time(m[1])},idle={m[2]}"
+                for s, (at, m) in sorted(last[partition].items())
+            )
+            lines.append(f"time at {partition}@{message.offset} ({envelope.kind} "
+                         f"{message.key!r}): {format_time(alignment.value)}; {marks}")  # fmt: skip
+    return lines

@@ -12,7 +12,9 @@ every source is idle the watermark is the highest of them. An idle mark
 carries the input partition's end offset when it was made; once the end
 offset has grown (records arrived, which the source's reader may not have
 announced yet: it is busy, or dead and its partition not reassigned yet), the
-source holds the others back again at its last mark. A source not heard
+source holds the others back again at its last mark; so while any source counts
+as idle, a worker asks the end offsets afresh before each batch it processes
+(records fetched before that answer cannot pass records produced before them). A source not heard
 from yet holds the watermark where it is. Where producers' records may arrive
 out of event-time order by up to `disorder` ms (`JOURNEY_MAX_DISORDER`), a
 source only vouches for its highest event time less that much (Flink's
@@ -161,6 +163,12 @@ class Alignment:
             self.value = value
             return True
         return False
+
+    def trusts_idle(self) -> bool:
+        """Some source counts as idle: the end offsets must be asked afresh before records
+        move the watermark, or a burst on that input (its reader busy, or dead) would be
+        passed by the others' records read meanwhile."""
+        return any(self._idle(s, m) for s, m in self.marks.items())
 
     def all_idle(self) -> bool:
         """Every source has been heard from and is idle: time may pass by the wall clock."""

@@ -260,6 +260,8 @@ class JourneyWorker:
     async def _batch(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
         await self.publisher.room()
+        if self.processor.trusts_idle():  # records may have arrived where it counts on none
+            await self._refresh_ends()
         async with self.lock:
             now, wall_ms = time.monotonic(), int(time.time() * 1000)
             self.publisher.submit(await self.processor.process(records, now, wall_ms))

@@ -27,15 +27,7 @@ from typing import Any
 from ..config import Settings
 from ..contract.codec import late_error
 from ..contract.drift import describe
-from ..domain import (
-    Event,
-    Forward,
-    InvalidEvent,
-    JourneyPolicy,
-    Outcome,
-    Reason,
-    Step,
-)
+from ..domain import Event, Forward, InvalidEvent, JourneyPolicy, Outcome, Reason, Step
 from ..policy import event_decoder
 from ..topics import EVENTS
 from .changelog import Recovered
@@ -99,6 +91,11 @@ class Processor:
         """The input partitions' end offsets, asked just now: an idle source whose input has
         grown since it said it was idle holds the watermarks back again."""
         self.ends.update(ends)
+
+    def trusts_idle(self) -> bool:
+        """Some held partition counts a source as idle: ask the end offsets (`set_ends`)
+        before processing the next batch."""
+        return any(part.alignment.trusts_idle() for part in self.assigned.values())
 
     async def process(self, records: list[Any], now: float, wall_ms: int) -> Flush:
         """Process consumed records (`now`: a monotonic clock, `wall_ms`: epoch ms), letting

@@ -180,3 +180,26 @@ def test_a_source_idle_when_its_reader_died_holds_time_back_once_records_arrive(
     cluster.drain(random.Random(3))
     assert cluster.decisions() == offline_expectation(records, tmp_path)
     assert late_letters(cluster) == 0
+
+
+def test_a_burst_on_inputs_counted_idle_is_not_passed_by_the_records_read_first(tmp_path):
+    """Every input caught up and idle, the reader of inputs 2 and 3 dies, and a burst of
+    older journeys arrives everywhere: the survivor reads all of its own input 0 before
+    anything else, and the end offsets it asks before each batch keep 1, 2 and 3 holding
+    time back (counted idle on end offsets asked before the burst, they let input 0 carry
+    the watermark to its last event and close sessions stitches were still to reach)."""
+    records = known_customers(3000, 150, seed=29, partitions=PARTITIONS, by="crc32", anonymous=True)
+    split = len(records) // 3
+    cluster = Cluster(cluster_settings("crc32"))
+    cluster.produce(records[:split], by="crc32", timestamp=2_000_000_000_000)
+    survivor = cluster.start_worker({0, 1})
+    doomed = cluster.start_worker({2, 3})
+    cluster.drain(random.Random(1))
+    cluster.crash(doomed)
+    cluster.produce(records[split:], by="crc32", timestamp=2_000_000_000_000)
+    while cluster.read(survivor, EVENTS, 0, 100):
+        pass
+    cluster.start_worker({2, 3})
+    cluster.drain(random.Random(2))
+    assert cluster.decisions() == offline_expectation(records, tmp_path)
+    assert late_letters(cluster) == 0

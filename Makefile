@@ -48,7 +48,8 @@ debian-tools:
 CORE := pipeline/_core/manifest.json
 core: $(CORE)
 
-$(CORE): $(STAMP) $(shell find pipeline/domain -name '*.py') pipeline/contract/records.py
+$(CORE): $(STAMP) $(shell find pipeline/domain -name '*.py') pipeline/contract/records.py \
+		pipeline/worker/event_time.py pipeline/worker/positions.py pipeline/compiled.py
 	$(BIN)/python -m pipeline.tools.compile_core || [ $$? = 3 ]
 
 run: install core

@@ -4,9 +4,10 @@ The build (`pipeline.tools.compile_core`) writes extension modules and a manifes
 into `pipeline/_core/`; the sources stay the only code in the tree. At import
 this module checks the manifest against the sources and the interpreter: when
 they agree, a finder ahead of the path hands out the compiled modules of
-`pipeline.domain` and of `pipeline.contract.records` (the encoder of the core's
-decisions, standard library only like the core); otherwise the pure-Python
-sources run and `MODE` says why.
+`pipeline.domain`, of `pipeline.contract.records` (the encoder of the core's
+decisions, standard library only like the core) and of the worker's event time
+and input positions (`WORKER`); otherwise the pure-Python sources run and
+`MODE` says why.
 `JOURNEY_PURE=1` asks for the sources whatever the build.
 """
 
@@ -22,19 +23,23 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["BUILD", "CORE", "ENCODER", "MODE", "compiled_sources", "source_digests"]
+__all__ = ["BUILD", "CORE", "ENCODER", "MODE", "WORKER", "compiled_sources", "source_digests"]
 
 PACKAGE = Path(__file__).parent
 CORE = PACKAGE / "domain"
 ENCODER = PACKAGE / "contract" / "records.py"
+WORKER = (PACKAGE / "worker" / "event_time.py", PACKAGE / "worker" / "positions.py")
+"""The worker's modules on the path of every record, standard library and core only: event
+time across partitions and input positions."""
 BUILD = PACKAGE / "_core"
 MANIFEST = "manifest.json"
 
 
 def compiled_sources() -> list[Path]:
-    """The modules mypyc compiles: the core's, without the package `__init__`s, and the
-    encoder of its decisions."""
-    return sorted([*(p for p in CORE.rglob("*.py") if p.name != "__init__.py"), ENCODER])
+    """The modules mypyc compiles: the core's, without the package `__init__`s, the
+    encoder of its decisions, and the worker's per-record bookkeeping (`WORKER`)."""
+    core = [p for p in CORE.rglob("*.py") if p.name != "__init__.py"]
+    return sorted([*core, ENCODER, *WORKER])
 
 
 def source_digests() -> dict[str, str]:

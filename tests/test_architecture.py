@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pipeline.domain
-from pipeline.compiled import ENCODER
+from pipeline.compiled import ENCODER, WORKER
 
 DOMAIN = Path(pipeline.domain.__file__).parent
 CLOCK_CALLS = {"time", "time_ns", "monotonic", "now", "utcnow", "today", "perf_counter"}
@@ -52,14 +52,16 @@ def test_domain_never_reads_the_clock():
                 assert node.func.attr not in CLOCK_CALLS, f"{name} calls .{node.func.attr}()"
 
 
-def test_the_compiled_encoder_imports_only_the_standard_library_and_the_core():
-    """`pipeline.contract.records` is compiled with the core: the same rules hold for it."""
-    source = ENCODER.read_text()
-    assert not _foreign(source)
-    relative = [
-        (node.level, node.module or "")
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.ImportFrom) and node.level
-    ]
-    assert relative and all(level == 2 and module.split(".")[0] == "domain"
-                            for level, module in relative), relative  # fmt: skip
+def test_the_compiled_modules_outside_the_core_import_only_the_standard_library_and_it():
+    """`pipeline.contract.records` and the worker's `WORKER` modules are compiled with the
+    core: the same rules hold for them (their relative imports reach the core only)."""
+    for path in (ENCODER, *WORKER):
+        source = path.read_text()
+        assert not _foreign(source), path.name
+        relative = [
+            (node.level, node.module or "")
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.level
+        ]
+        assert all(level == 2 and module.split(".")[0] == "domain"
+                   for level, module in relative), (path.name, relative)  # fmt: skip

@@ -353,6 +353,29 @@ class JourneySettings(_Group):
         " paths, aliases.",
     )
 
+    propensity: Literal["on", "off"] = Field(
+        "on",
+        description="The session purchase model (journey.propensity, cart alerts'"
+        " purchase_propensity): on or off.",
+    )
+    propensity_step: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="A session's purchase propensity is published again once it moved this much"
+        " since its last published score (and on every cart and checkout event).",
+    )
+    propensity_min_labels: PositiveInt = Field(
+        200,
+        description="Scores are published once the model learned this many converted sessions"
+        " and this many that did not (per partition).",
+    )
+    propensity_eval: PositiveInt = Field(
+        10_000,
+        description="The latest labels the model's rolling evaluation (ROC AUC, log loss,"
+        " calibration) is computed on.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> JourneySettings:
         if self.anonymous_ttl <= max(self.session_max, self.abandon_after) + self.lateness:

@@ -19,8 +19,15 @@ from .domain.analytics import (
     funnels_from_dict,
 )
 from .domain.carts import ACTIVITY, ADD, ORDER, REMOVE
+from .domain.propensity.policy import PropensityPolicy
 
-__all__ = ["analytics_policy", "event_decoder", "journey_policy", "misspelt_event_types"]
+__all__ = [
+    "analytics_policy",
+    "event_decoder",
+    "journey_policy",
+    "misspelt_event_types",
+    "propensity_policy",
+]
 
 
 def event_decoder(settings: JourneySettings) -> EventDecoder:
@@ -47,6 +54,18 @@ def journey_policy(
         rules=load_rules(Path(path)) if path else default_rules(),
         anonymous_ttl_ms=settings.anonymous_ttl,
         analytics=analytics_policy(settings, funnels_path),
+        propensity=propensity_policy(settings),
+    )
+
+
+def propensity_policy(settings: JourneySettings) -> PropensityPolicy | None:
+    """The session purchase model's policy (None when off)."""
+    if settings.propensity != "on":
+        return None
+    return PropensityPolicy(
+        step=settings.propensity_step,
+        min_labels=settings.propensity_min_labels,
+        evaluation=settings.propensity_eval,
     )
 
 

@@ -28,6 +28,7 @@ OUTPUT_TOPICS: dict[str, str] = {
     Output.PATHS: "journey.paths",
     Output.FUNNELS: "journey.funnels",
     Output.VOC: "journey.voc",
+    Output.PROPENSITY: "journey.propensity",
 }
 
 DECISION_TOPICS: dict[str, str] = {o: OUTPUT_TOPICS[o] for o in Output.DECISIONS}
@@ -40,6 +41,7 @@ OUTPUT_FILES: dict[str, str] = {
     Output.PATHS: "paths.jsonl",
     Output.FUNNELS: "funnels.jsonl",
     Output.VOC: "voc.jsonl",
+    Output.PROPENSITY: "propensity.jsonl",
 }
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 

@@ -16,6 +16,7 @@ from ..domain import (
     Output,
     Outputs,
     RecordType,
+    Score,
     SessionClosed,
     SessionMerged,
     StageChanged,
@@ -24,14 +25,31 @@ from ..domain import (
 )
 from ..domain.view import identity_fields, items_view
 
-__all__ = ["encoded", "published"]
+__all__ = ["encoded", "published", "score_record"]
 
 
 def published(out: Outputs) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(output, key, record) of every decision in `out`, then of its analytics records."""
+    """(output, key, record) of every decision in `out`, its analytics records, its scores."""
     for decision in out.decisions:
         yield encoded(decision)
     yield from out.analytics
+    for score in out.scores:
+        yield Output.PROPENSITY, score.key, score_record(score)
+
+
+def score_record(s: Score) -> dict[str, Any]:
+    """A propensity score's record (`schemas/propensity.v1.json`)."""
+    return {
+        **identity_fields(s.key, s.customer_id, s.anonymous_id),
+        "model": s.model,
+        "score": round(s.score, 6),
+        "session_id": s.session_id,
+        "event_id": s.event_id,
+        "occurred_at": format_time(s.at),
+        "labels_seen": s.labels_seen,
+        "checkout_step": s.checkout_step,
+        "drivers": [{"feature": f, "contribution": round(c, 6)} for f, c in s.drivers],
+    }
 
 
 def encoded(decision: Decision) -> tuple[str, str, dict[str, Any]]:
@@ -103,7 +121,12 @@ def _cart_abandoned(d: CartAbandoned) -> dict[str, Any]:
         "session_id": judgement.session_id,
         "channel": judgement.channel,
         "campaign": judgement.campaign,
+        "purchase_propensity": _rounded(judgement.propensity),
     }
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
 
 
 def _cart_recovered(d: CartRecovered) -> dict[str, Any]:

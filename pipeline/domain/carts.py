@@ -126,6 +126,8 @@ class Judgement:
     campaign: dict[str, Any] | None
     alert_id: str | None = None
     suppressed: str | None = None
+    propensity: float | None = None
+    """The last purchase propensity published for the cart's session (None: none yet)."""
 
 
 @dataclass(slots=True)
@@ -154,6 +156,8 @@ class CartState:
     last_alert_at: int | None
     consent: bool | None
     pending: list[PendingRecovery]
+    score: float | None
+    """The last purchase propensity published for the session of the cart's last activity."""
 
     def __init__(
         self,
@@ -180,6 +184,7 @@ class CartState:
         self.last_alert_at = last_alert_at
         self.consent = consent
         self.pending = []
+        self.score = None
 
     def to_data(self) -> list[Any]:
         return [
@@ -194,12 +199,14 @@ class CartState:
             self.last_alert_at,
             self.consent,
             [p.to_data() for p in self.pending],
+            self.score,
         ]
 
     @classmethod
     def from_data(cls, data: list[Any]) -> CartState:
         state = cls(data[0], [CartItem.from_data(item) for item in data[1]], *data[2:10])
         state.pending = [PendingRecovery.from_data(p) for p in data[10]]
+        state.score = data[11] if len(data) > 11 else None
         return state
 
     @property
@@ -217,6 +224,7 @@ class CartState:
         self.items = []
         self.currency = None
         self.judged = False
+        self.score = None
 
     def _touch(self, event: Event, session_id: str | None) -> None:
         if event.occurred_at >= self.last_activity_at:
@@ -299,6 +307,7 @@ class CartState:
             session_id=self.session_id,
             channel=self.channel,
             campaign=self.campaign,
+            propensity=self.score,
         )
         if self.consent is False:
             judgement.suppressed = Suppression.NO_CONSENT

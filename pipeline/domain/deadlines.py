@@ -117,6 +117,8 @@ def close_sessions(
         out.counts[Count.SESSIONS_OVER_CAP if over_cap else Count.SESSIONS_CLOSED] += 1
         if session.trail:
             out.facts.append((SESSION, session.trail))
+        if session.example is not None:
+            out.labels.append((session.example, session.converted))
         out.decisions.append(
             SessionClosed(state.key, state.customer_id, state.anonymous_id, session)
         )

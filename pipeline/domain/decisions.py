@@ -19,6 +19,7 @@ __all__ = [
     "CartAbandoned",
     "CartRecovered",
     "Decision",
+    "Score",
     "SessionClosed",
     "SessionMerged",
     "StageChanged",
@@ -80,6 +81,25 @@ class CartRecovered:
     stage: str | None
     session_id: str | None
     recovery: Recovery
+
+
+@dataclass(slots=True)
+class Score:
+    """A propensity published for a journey at one of its events."""
+
+    key: str
+    customer_id: str | None
+    anonymous_id: str | None
+    model: str
+    score: float
+    session_id: str | None
+    event_id: str
+    at: int
+    labels_seen: int
+    checkout_step: str
+    """How far the session went towards an order (`propensity.features.CHECKOUT_STEPS`)."""
+    drivers: list[tuple[str, float]]
+    """The features that moved the score most, with their share of its log-odds."""
 
 
 Decision = StageChanged | SessionClosed | SessionMerged | CartAbandoned | CartRecovered

@@ -24,6 +24,7 @@ from .events import Event
 from .identity import Identity, hold
 from .journey import process
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
+from .propensity.scorer import Propensity
 from .router import Absorb, Detach, Everywhere, Forget, Forward, Message, Router
 from .timers import TimerQueue
 from .vocabulary import Outcome
@@ -42,11 +43,12 @@ class Step(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """What changed since the last snapshot: journeys (None: removed) and analytics windows
-    (None: gone from memory)."""
+    """What changed since the last snapshot: journeys (None: removed), analytics windows
+    (None: gone from memory), the propensity model (None: unchanged)."""
 
     states: list[tuple[str, JourneyState | None]]
     windows: list[tuple[int, Window | None]]
+    model: list[Any] | None = None
 
 
 class JourneyEngine:
@@ -78,6 +80,8 @@ class JourneyEngine:
         """The latest time decisions were taken at (the watermark, or an idle clock past it)."""
         self.analytics = AnalyticsTable(policy.analytics, part) if policy.analytics else None
         """The windowed tables this engine's facts are counted in (`_tally`)."""
+        self.propensity = Propensity(policy.propensity) if policy.propensity else None
+        """The session purchase model this engine's sessions are scored by and teach."""
         self.identity = Identity(self.states, policy, self._touched)
         self.dirty: set[str] = set()
 
@@ -140,6 +144,8 @@ class JourneyEngine:
         """End of input: move time past every gap and timeout so all is closed and judged,
         and every analytics window with it."""
         self._fire(self.watermark + self.horizon(), out)
+        if self.propensity is not None:
+            self.propensity.learn(out)
         if self.analytics is not None:
             self._tally(out, until=self.analytics.closing_all())
 
@@ -147,7 +153,8 @@ class JourneyEngine:
         dirty, self.dirty = self.dirty, set()
         states = [(key, self.states.get(key)) for key in sorted(dirty)]  # reproducible writes
         windows = self.analytics.take_dirty() if self.analytics is not None else []
-        return Snapshot(states, windows)
+        model = self.propensity.take_changed() if self.propensity is not None else None
+        return Snapshot(states, windows, model)
 
     def restore(
         self,
@@ -155,10 +162,13 @@ class JourneyEngine:
         watermark: int,
         windows: Iterable[Window] = (),
         horizon: int = 0,
+        model: list[Any] | None = None,
     ) -> None:
-        """Take over recovered journeys and analytics windows (e.g. from a changelog) and the
-        watermark they were written under, and re-arm their timers."""
+        """Take over recovered journeys, analytics windows and propensity model (e.g. from a
+        changelog) and the watermark they were written under, and re-arm their timers."""
         self.watermark = watermark
+        if model is not None and self.propensity is not None:
+            self.propensity.restore(model)
         for state in states:
             self.states[state.key] = state
             self.timers.schedule(state.key, next_deadline(state, self.policy))
@@ -224,6 +234,9 @@ class JourneyEngine:
         out.aliases.clear()
         out.moves.clear()
         self._tally(out)
+        if self.propensity is not None:
+            self.propensity.learn(out)
+            self.propensity.score(out)
 
     def _stitch_here(self, out: Outputs) -> None:
         """Take the stitch steps in `out` whose journey is here in place; the others stay in

@@ -22,6 +22,7 @@ from .deadlines import close_sessions, expire_due, record_transition, settle
 from .decisions import CartRecovered, SessionMerged
 from .events import STAGES, Event
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs, Parked
+from .propensity.features import RECENT_MS, session_features
 from .sessions import Session, place
 from .stages import Rule, current_stage, stage_rank
 from .vocabulary import Outcome
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 _CART_EVENTS = frozenset({ADD, REMOVE, *ACTIVITY})
+_RECENT = 16
+"""Recent orders and session starts a journey keeps for the propensity features."""
 
 
 def _id_hash(event_id: str) -> int:
@@ -115,8 +118,7 @@ def _learn(state: JourneyState, event: Event, policy: JourneyPolicy, out: Output
             state.cart.consent = consent
 
 
-def _is_duplicate(state: JourneyState, event_id: str, policy: JourneyPolicy) -> bool:
-    digest = _id_hash(event_id)
+def _is_duplicate(state: JourneyState, digest: int, policy: JourneyPolicy) -> bool:
     if digest in state.recent_ids:
         return True
     state.recent_ids[digest] = None
@@ -147,8 +149,10 @@ def process(
         out.counts[Count.STITCH_WAIT_OVER_CAP] += 1
         state.awaiting = []
         replay_parked(state, policy, out)
-    if _is_duplicate(state, event.event_id, policy):
+    digest = _id_hash(event.event_id)
+    if _is_duplicate(state, digest, policy):
         return Outcome.DUPLICATE
+    since = t - state.clock if state.clock else 0
     state.clock = max(state.clock, t)
     settle(state, t, policy, out)
     _learn(state, event, policy, out)
@@ -159,6 +163,7 @@ def process(
         session = placement.session
         if session.event_count == 1:
             out.counts[Count.SESSIONS_OPENED] += 1
+            state.session_starts = _recent(state.session_starts, t)
         if placement.merged_ids:
             report_merge(state, session, placement.merged_ids, out)
         close_sessions(state, placement.overflow, out, over_cap=True)
@@ -172,11 +177,16 @@ def process(
         out.rule_matches[rule.id] += 1
         _apply_rule(state, rule, event, session_id, policy, out)
     kind = event.event_type
+    propensity = policy.propensity is not None and session is not None
+    if propensity and kind == ORDER and session is not None and session.example is None:
+        session.example = session_features(state, session, t, since)  # as it came to order
+        session.sample = digest
     if kind in _CART_EVENTS:
         for note in state.cart.apply(event, state.key, session_id, policy.carts):
             out.counts[note] += 1
     elif kind == ORDER:
         state.has_purchased = True
+        state.orders = _recent(state.orders, t)
         for recovery in state.cart.complete_order(event, policy.carts):
             out.counts[Count.RECOVERED] += 1
             out.decisions.append(
@@ -190,6 +200,13 @@ def process(
                     recovery,
                 )
             )
+    elif kind in _PROFILE:
+        _profile(state, event)
+    if propensity and session is not None and not session.converted:
+        features = session_features(state, session, t, since)
+        if session.example is None or digest < session.sample:
+            session.example, session.sample = features, digest
+        out.scoring.append((state, session, event, features, kind in _CART_EVENTS))
     state.event_count += 1
     if session is not None:
         session.stage_at_end = state.stage
@@ -197,6 +214,26 @@ def process(
         if policy.analytics:
             session.remember(trail_entry(event, state.stage), policy.sessions.trail_max)
     return Outcome.LATE if late else Outcome.OK
+
+
+def _recent(times: list[int], t: int) -> list[int]:
+    """`times` with `t`, but those over 28 days before it and past the latest 16."""
+    return [*(at for at in times if at > t - RECENT_MS), t][-_RECENT:]
+
+
+_NPS = "nps_submitted"
+_SUPPORT = "support_contacted"
+_PROFILE = frozenset({_NPS, _SUPPORT})
+
+
+def _profile(state: JourneyState, event: Event) -> None:
+    """Remember a customer's last NPS answer and count their support contacts."""
+    if event.event_type == _SUPPORT:
+        state.support_contacts += 1
+        return
+    score = event.data.get("nps_score")
+    if isinstance(score, int) and not isinstance(score, bool):
+        state.nps = score
 
 
 def replay_parked(

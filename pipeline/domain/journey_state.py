@@ -13,7 +13,9 @@ from typing import Any, Final
 
 from .analytics.policy import AnalyticsPolicy
 from .carts import NO_PRODUCT, OVER_CAP, CartPolicy, CartState
-from .decisions import Decision
+from .decisions import Decision, Score
+from .events import Event
+from .propensity.policy import PropensityPolicy
 from .sessions import Session, SessionPolicy
 from .stages import StageRules, default_rules
 from .vocabulary import RecordType
@@ -78,6 +80,8 @@ class JourneyPolicy:
     alias an anonymous id leaves behind when stitched) is removed."""
     analytics: AnalyticsPolicy | None = None
     """The journey analytics to report `Outputs.facts` for (sessions keep a trail); None: off."""
+    propensity: PropensityPolicy | None = None
+    """The session purchase model (`Outputs.scoring`, `Outputs.labels`); None: off."""
 
 
 @dataclass(slots=True)
@@ -157,6 +161,15 @@ class Outputs:
     facts: list[tuple[Any, ...]] = field(default_factory=list)
     """What the journey analytics count (`analytics.facts`): closed sessions' trails,
     stage entries, answers to surveys."""
+    scoring: list[tuple[JourneyState, Session, Event, list[float], bool]] = field(
+        default_factory=list
+    )
+    """(journey, session, event, features, whether a cart or checkout event): events of open
+    sessions before their first order, for the propensity model to score."""
+    labels: list[tuple[list[float], bool]] = field(default_factory=list)
+    """(features, converted) of closed sessions: what the propensity model learns."""
+    scores: list[Score] = field(default_factory=list)
+    """Propensity scores published."""
 
 
 @dataclass(slots=True, init=False)
@@ -197,6 +210,13 @@ class JourneyState:
     early: list[Early]
     """Anonymous journeys that arrived before the event asking for them was processed, as
     [anonymous id, detached journey, event time]."""
+    orders: list[int]
+    """Times of its recent orders (the propensity features' 28 days, at most 16)."""
+    session_starts: list[int]
+    """Start times of its recent sessions (28 days, at most 16)."""
+    nps: int | None
+    """Its last NPS answer."""
+    support_contacts: int
 
     def __init__(
         self,
@@ -232,6 +252,10 @@ class JourneyState:
         self.held = []
         self.asked = []
         self.early = []
+        self.orders = []
+        self.session_starts = []
+        self.nps = None
+        self.support_contacts = 0
 
     def to_data(self) -> list[Any]:
         return [
@@ -255,6 +279,10 @@ class JourneyState:
             [entry.to_data() for entry in self.held],
             [entry.to_data() for entry in self.asked],
             [entry.to_data() for entry in self.early],
+            self.orders,
+            self.session_starts,
+            self.nps,
+            self.support_contacts,
         ]
 
     @classmethod
@@ -270,6 +298,9 @@ class JourneyState:
         state.held = [Held(entry[0], entry[1]) for entry in data[17]]
         state.asked = [Asked(entry[0], entry[1]) for entry in data[18]]
         state.early = [Early(entry[0], entry[1], entry[2]) for entry in data[19]]
+        if len(data) > 20:  # earlier builds wrote 20 values
+            state.orders, state.session_starts, state.nps = data[20], data[21], data[22]
+            state.support_contacts = data[23]
         return state
 
     @property

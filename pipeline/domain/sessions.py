@@ -29,6 +29,10 @@ __all__ = [
 
 PAGE_EVENT = "page_viewed"
 ORDER_EVENT = "order_completed"
+PRODUCT_EVENT = "product_viewed"
+RESEARCH_EVENTS = frozenset({"product_compared", "reviews_viewed"})
+CHECKOUT_EVENT = "checkout_started"
+PAYMENT_EVENT = "payment_info_entered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,20 @@ class Session:
     trail: list[tuple[Any, ...]] = field(default_factory=list)
     """(time, event type, page path, channel, stage after) per event, for the analytics:
     tuples of plain values, which the cyclic collector stops scanning after one look."""
+    products: int = 0
+    """Products viewed."""
+    research: int = 0
+    """Products compared and reviews read."""
+    checkout: bool = False
+    payment: bool = False
+    example: list[float] | None = None
+    """The propensity features at one of its events before its first order, drawn evenly
+    (the least `sample`): what the model learns once the session closes and its label
+    (`converted`) is known, as the scores are computed at any such event."""
+    sample: int = 0
+    """The 64-bit digest of the event id `example` was taken at."""
+    published: float | None = None
+    """The last purchase propensity published for it."""
 
     def to_data(self) -> list[Any]:
         return [
@@ -80,12 +98,24 @@ class Session:
             self.cart_value,
             self.converted,
             self.trail,
+            self.products,
+            self.research,
+            self.checkout,
+            self.payment,
+            self.example,
+            self.sample,
+            self.published,
         ]
 
     @classmethod
     def from_data(cls, data: list[Any]) -> Session:
-        session = cls(*data[:-1])
-        session.trail = [tuple(entry) for entry in data[-1]]
+        """From `to_data` (or its first 13 values, as earlier builds wrote it)."""
+        session = cls(*data[:12])
+        session.trail = [tuple(entry) for entry in data[12]]
+        if len(data) > 13:
+            session.products, session.research, session.checkout = data[13], data[14], data[15]
+            session.payment, session.example, session.sample = data[16], data[17], data[18]
+            session.published = data[19]
         return session
 
     def remember(self, entry: tuple[Any, ...], limit: int) -> None:
@@ -100,10 +130,19 @@ class Session:
 
     def _count(self, event: Event) -> None:
         self.event_count += 1
-        if event.event_type == PAGE_EVENT:
+        kind = event.event_type
+        if kind == PAGE_EVENT:
             self.page_count += 1
-        if event.event_type == ORDER_EVENT:
+        elif kind == ORDER_EVENT:
             self.converted = True
+        elif kind == PRODUCT_EVENT:
+            self.products += 1
+        elif kind in RESEARCH_EVENTS:
+            self.research += 1
+        elif kind == CHECKOUT_EVENT:
+            self.checkout = True
+        elif kind == PAYMENT_EVENT:
+            self.payment = True
         t = event.occurred_at
         if t < self.started_at:
             self.started_at = t
@@ -115,7 +154,15 @@ class Session:
         self.event_count += other.event_count
         self.page_count += other.page_count
         self.converted = self.converted or other.converted
+        self.products += other.products
+        self.research += other.research
+        self.checkout = self.checkout or other.checkout
+        self.payment = self.payment or other.payment
         self.trail += other.trail
+        if other.example is not None and (self.example is None or other.sample < self.sample):
+            self.example, self.sample = other.example, other.sample
+        if self.published is None:
+            self.published = other.published
         if other.ended_at >= self.ended_at:
             self.ended_at = other.ended_at
             self.stage_at_end = other.stage_at_end

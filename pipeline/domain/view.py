@@ -47,6 +47,11 @@ def _time(ms: int | None) -> str | None:
     return format_time(ms) if ms else None
 
 
+def _latest_score(state: JourneyState) -> float | None:
+    scored = [s for s in state.sessions if s.published is not None]
+    return max(scored, key=lambda s: s.ended_at).published if scored else None
+
+
 def journey_view(state: JourneyState) -> dict[str, Any]:
     """The journey's stage, open sessions, cart and last transitions as plain JSON data."""
     cart = state.cart
@@ -66,9 +71,11 @@ def journey_view(state: JourneyState) -> dict[str, Any]:
                 "event_count": s.event_count,
                 "page_count": s.page_count,
                 "first_channel": s.first_channel,
+                "purchase_propensity": s.published,
             }
             for s in state.sessions
         ],
+        "scores": {"session_purchase": _latest_score(state)},
         "cart": {
             "cart_id": cart.cart_id,
             "items": items_view(cart.items),

@@ -44,7 +44,9 @@ class Output:
     VOC: Final = "voc"
     ANALYTICS: Final = (PATHS, FUNNELS, VOC)
     """The windowed analytics, published in parts."""
-    ALL: Final = (*DECISIONS, *ANALYTICS)
+    PROPENSITY: Final = "propensity"
+    """Scores of the propensity model: no decision id (a model per partition scores them)."""
+    ALL: Final = (*DECISIONS, *ANALYTICS, PROPENSITY)
 
 
 class RecordType:

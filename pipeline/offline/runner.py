@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..contract.codec import EventDecoder, dead_letter, late_error
 from ..contract.drift import Part, decode_again, describe
-from ..contract.records import encoded
+from ..contract.records import encoded, score_record
 from ..domain import (
     Event,
     InvalidEvent,
@@ -57,6 +57,8 @@ class Summary:
     core: Counter[str] = field(default_factory=Counter)
     rule_matches: dict[str, int] = field(default_factory=dict)
     """Events matched by each stage rule, every rule listed (0: it never fired)."""
+    propensity: dict[str, Any] | None = None
+    """The session purchase model's labels and evaluation at the end (None: off)."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class Summary:
             "fields_dropped": dict(self.fields_dropped),
             "counters": dict(sorted(self.core.items())),
             "matches_by_rule": self.rule_matches,
+            "propensity": self.propensity,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.records / self.seconds) if self.seconds else None,
         }
@@ -89,6 +92,8 @@ class Summary:
             f"  {rule:<32} {n:>10}" + ("  never matched" if not n else "")
             for rule, n in self.rule_matches.items()
         ]
+        if self.propensity is not None:
+            lines.append(_model_lines(self.propensity))
         refused = self.outcomes["invalid"]
         if refused * 2 > self.records:
             lines.append(
@@ -96,6 +101,20 @@ class Summary:
                 f" (one of {', '.join(FORMATS)}; dead-letter.jsonl says why each was refused)"
             )
         return "\n".join(lines)
+
+
+def _model_lines(model: dict[str, Any]) -> str:
+    def figure(name: str) -> str:
+        value = model[name]
+        return "–" if value is None else f"{value:.4f}"
+
+    return (
+        f"session purchase model: {model['converted']:,} converted and"
+        f" {model['not_converted']:,} other sessions learned; on the latest {model['labels']:,}"
+        f" (scored before learning each): ROC AUC {figure('auc')} (cart and checkout rule"
+        f" {figure('rule_auc')}), log loss {figure('log_loss')}, Brier {figure('brier')},"
+        f" calibration error {figure('calibration_error')}"
+    )
 
 
 class _Files:
@@ -122,8 +141,14 @@ class _Files:
         for output, _key, record in out.analytics:
             self.handles[output].write(orjson.dumps(record) + b"\n")
             summary.outputs[output] += 1
+        if out.scores:
+            scores = self.handles[Output.PROPENSITY]
+            for score in out.scores:
+                scores.write(orjson.dumps(score_record(score)) + b"\n")
+            summary.outputs[Output.PROPENSITY] += len(out.scores)
         out.decisions.clear()
         out.analytics.clear()
+        out.scores.clear()
 
     def count(self, out: Outputs) -> None:
         """Add the run's counters and rule matches to the summary."""
@@ -200,6 +225,8 @@ def process_records(
         working = progress.add_task("processing", total=len(valid))
         engine = JourneyEngine(policy)
         _run(valid, engine, files, summary, lambda n: progress.update(working, completed=n))
+        if engine.propensity is not None:
+            summary.propensity = engine.propensity.report()
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -6,7 +6,8 @@ journey is removed), one per input position
 (`\\x00position/{topic}/{partition}`), and one for the partition's event time
 (`\\x00clock/{partition}`: its source's progress, its aligned watermark and its
 analytics' horizon), and one per analytics window held
-(`\\x00window/{partition}/{start}`; a tombstone once it leaves memory). Every
+(`\\x00window/{partition}/{start}`; a tombstone once it leaves memory), and one for
+the partition's propensity model (`\\x00model/{partition}`). Every
 value is `[STATE_FORMAT, partition, data]`; recovery refuses another format with
 an error that says what to do, rather than misread it.
 
@@ -53,6 +54,7 @@ __all__ = [
     "recover",
     "recovered",
     "state_write",
+    "model_write",
     "window_write",
 ]
 
@@ -70,6 +72,7 @@ _POSITION = b"\x00position/"
 _CLOCK = b"\x00clock/"
 _WINDOW = b"\x00window/"
 _COMMIT = b"\x00commit/"
+_MODEL = b"\x00model/"
 
 
 def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
@@ -88,6 +91,12 @@ def window_write(topic: str, partition: int, start: int, window: Window | None) 
     data = None if window is None else [STATE_FORMAT, partition, window.to_data()]
     value = None if data is None else orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
     return (topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
+
+
+def model_write(topic: str, partition: int, model: list[Any]) -> Message:
+    """The partition's propensity model as it learned so far."""
+    value = encode([STATE_FORMAT, partition, model])
+    return (topic, _MODEL + str(partition).encode(), value, partition)
 
 
 def clock_write(topic: str, partition: int, clock: dict[str, Any]) -> Message:
@@ -161,6 +170,8 @@ class Recovered:
     clock: dict[str, Any] | None = None
     """`source` (its input's progress), `alignment` (its watermark), `horizon` (analytics)."""
     windows: list[Window] = field(default_factory=list)
+    model: list[Any] | None = None
+    """The propensity model's `to_data` (None: none written yet)."""
 
 
 @dataclass
@@ -205,6 +216,8 @@ def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Rec
             part.clock = data
         elif key.startswith(_WINDOW):
             part.windows.append(Window.from_data(data))
+        elif key.startswith(_MODEL):
+            part.model = data
         else:
             part.states.append(JourneyState.from_data(data))
     return restored

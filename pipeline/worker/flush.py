@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..contract.codec import dead_letter, encode
-from ..contract.records import encoded
-from ..domain import Event, Outputs
+from ..contract.records import encoded, score_record
+from ..domain import Event, Output, Outputs
 from ..topics import DEAD_LETTER, OUTPUT_TOPICS
-from .changelog import clock_write, position_write, state_write, window_write
+from .changelog import clock_write, model_write, position_write, state_write, window_write
 from .publisher import Flush, Message
 from .routing import MARK, Origin, RouteTopic, seal
 
@@ -77,8 +77,11 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
         messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), None))
     for output, key, record in out.analytics:  # to its part's partition
         messages.append((OUTPUT_TOPICS[output], key.encode(), encode(record), record["part"]))
+    scores = OUTPUT_TOPICS[Output.PROPENSITY]
+    for score in out.scores:
+        messages.append((scores, score.key.encode(), encode(score_record(score)), None))
     metrics = processor.metrics
-    metrics.count_decisions(out.decisions, out.analytics)
+    metrics.count_decisions(out.decisions, out.analytics, len(out.scores))
     metrics.count_outcomes(batch.outcomes)
     for reason, n in batch.dead_letters.items():
         metrics.dead_letters.labels(reason).inc(n)
@@ -100,6 +103,8 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
         writes += [window_write(topic, partition, s, w) for s, w in snapshot.windows]
         if snapshot.windows:  # the clock holds the analytics' horizon
             clocks.add(partition)
+        if snapshot.model is not None:
+            writes.append(model_write(topic, partition, snapshot.model))
     writes += [clock_write(topic, p, processor.assigned[p].clock()) for p in sorted(clocks)]
     clocks.clear()
     moves = {p: [*sent] for p, sent in batch.moves.items() if sent}

@@ -1,18 +1,20 @@
 """The state gauges: journeys by stage, open sessions and carts, table sizes, the
-watermark, stuck inputs; read from the assigned partitions every few seconds."""
+watermark, stuck inputs, read from the assigned partitions every second; the propensity
+model's evaluation, every 15 seconds (an exact AUC sorts its latest labels)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 from ..domain import NO_STAGE, STAGES
+from ..domain.propensity.scorer import report
 from .compact_states import CompactStates
 from .metrics import Metrics
 from .partition import Assigned
 from .positions import Positions
 
-__all__ = ["update_gauges"]
+__all__ = ["update_gauges", "update_model_gauges"]
 
 
 def update_gauges(metrics: Metrics, assigned: Iterable[Assigned], positions: Positions) -> None:
@@ -32,3 +34,13 @@ def update_gauges(metrics: Metrics, assigned: Iterable[Assigned], positions: Pos
     marks = [a.alignment.value for a in assigned if a.alignment.value]
     if marks:
         metrics.watermark.set(min(marks) / 1000)
+
+
+def update_model_gauges(metrics: Metrics, assigned: Iterable[Assigned]) -> dict[str, Any] | None:
+    """The propensity model's labels and evaluation over the assigned partitions (None: off)."""
+    models = [a.engine.propensity for a in assigned if a.engine.propensity is not None]
+    if not models:
+        return None
+    summary = report(models)
+    metrics.set_model(summary)
+    return summary

@@ -34,7 +34,7 @@ from ..gc_policy import freeze_startup
 from ..topics import DEAD_LETTER, EVENTS, OUTPUT_TOPICS, changelog_topic, owners_topic, route_topic
 from .analytics_view import AnalyticsView
 from .changelog import FENCE_KEY, commit_write, read_to_fences, recover
-from .gauges import update_gauges
+from .gauges import update_gauges, update_model_gauges
 from .metrics import Metrics
 from .owners import OwnerDirectory
 from .processing import Processor
@@ -50,6 +50,7 @@ _FLUSHES_QUEUED = 4
 """Processed batches that may wait to be published before processing pauses."""
 _TICK_S = 0.25
 _GAUGES_EVERY = 4
+_MODEL_EVERY = 60
 """Ticks between two refreshes of the state gauges (they walk every partition's table)."""
 _POLLING_S = 1.0
 """A source counts as caught up only while the broker has answered a fetch within this time."""
@@ -334,6 +335,8 @@ class JourneyWorker:
                     processor = self.processor
                     update_gauges(self.metrics, processor.assigned.values(), processor.positions)
                     self._update_lag()
+                if ticks % _MODEL_EVERY == 1:
+                    update_model_gauges(self.metrics, self.processor.assigned.values())
 
     def _update_lag(self) -> None:
         for partition in self.processor.assigned:

@@ -42,6 +42,7 @@ from ..domain import (
     StageChanged,
     Suppression,
 )
+from ..domain.propensity.policy import CART_RULE, SESSION_PURCHASE
 
 __all__ = [
     "ALERTS_PUBLISHED",
@@ -75,6 +76,21 @@ _CORE = tuple(
     for k, v in vars(Count).items()
     if k.isupper() and not v.endswith("_") and v not in (*_SESSION_COUNTS, Count.ERASED)
 )
+_LATEST = " over the latest labels (JOURNEY_PROPENSITY_EVAL) of this worker's partitions,"
+_BEFORE = " each scored before the model learned it"
+_MODEL_FIGURES = {
+    "auc": "ROC AUC (exact)" + _LATEST + _BEFORE + "; model cart_rule: the cart and checkout"
+    " rule on the same labels.",
+    "log_loss": "Log loss" + _LATEST + _BEFORE + ".",
+    "brier": "Brier score" + _LATEST + _BEFORE + ".",
+    "calibration_error": "Expected calibration error (ten bins)" + _LATEST + _BEFORE + ".",
+    "lift_top_decile": "Conversion rate of the top tenth of scores over the overall rate"
+    + _LATEST
+    + _BEFORE
+    + ".",
+}
+"""The model's evaluation gauges (`journey_propensity_*`), by the figure `evaluate` names."""
+_FIGURE_OF = {"lift_top_decile": "lift_top_10"}
 TABLES = ("journeys", "timers", "analytics_windows")
 """State tables whose sizes are reported (`journey_table_keys`)."""
 
@@ -250,6 +266,19 @@ class Metrics:
             "journey_watermark_timestamp_seconds",
             "Highest event time seen (lowest over this worker's partitions).", registry=r,
         )  # fmt: skip
+        self.scores = Counter(
+            "journey_propensity_scores_total", "Propensity scores published, by model.",
+            ["model"], registry=r,
+        )  # fmt: skip
+        self.model_labels = Gauge(
+            "journey_propensity_labels",
+            "Closed sessions the models of this worker's partitions learned, by outcome.",
+            ["model", "outcome"], registry=r,
+        )  # fmt: skip
+        self.model_figures = {
+            figure: Gauge(f"journey_propensity_{figure}", text, ["model"], registry=r)
+            for figure, text in _MODEL_FIGURES.items()
+        }
         self.analytics_records = Counter(
             "journey_analytics_records_total",
             "Analytics records published (a window's part closing, or changing after), by output.",
@@ -307,16 +336,34 @@ class Metrics:
             self.core.labels(decision)
         for output in Output.ANALYTICS:
             self.analytics_records.labels(output)
+        self.scores.labels(SESSION_PURCHASE)
 
     def count_outcomes(self, outcomes: dict[str, int]) -> None:
         for outcome, n in outcomes.items():
             self.events.labels(outcome).inc(n)
 
+    def set_model(self, report: dict[str, Any]) -> None:
+        """The model's labels and evaluation (`Propensity.report` over this worker's
+        partitions); a figure with no value yet is NaN."""
+        model = report["model"]
+        self.model_labels.labels(model, "converted").set(report["converted"])
+        self.model_labels.labels(model, "not_converted").set(report["not_converted"])
+        for figure, gauge in self.model_figures.items():
+            value = report[_FIGURE_OF.get(figure, figure)]
+            gauge.labels(model).set(float("nan") if value is None else value)
+        rule = report["rule_auc"]
+        self.model_figures["auc"].labels(CART_RULE).set(float("nan") if rule is None else rule)
+
     def count_decisions(
-        self, decisions: Iterable[Decision], analytics: Iterable[tuple[str, str, Any]]
+        self,
+        decisions: Iterable[Decision],
+        analytics: Iterable[tuple[str, str, Any]],
+        scores: int = 0,
     ) -> None:
-        """Count a batch's decisions by type and its analytics records by output: tallied in
-        plain integers, added to the series once per label."""
+        """Count a batch's decisions by type, its analytics records by output and its
+        propensity scores: tallied in plain integers, added to the series once per label."""
+        if scores:
+            self.scores.labels(SESSION_PURCHASE).inc(scores)
         alerts: Tally[str] = Tally()
         values: dict[str, float] = {}
         transitions: Tally[tuple[str, str]] = Tally()

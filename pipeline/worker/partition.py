@@ -56,7 +56,7 @@ class Assigned:
             own = alignment.marks.get(partition)
             source = Source(clock["source"], now, own is not None and own.routes)
         horizon = clock["horizon"] if clock else 0
-        engine.restore(part.states, alignment.value, part.windows, horizon)
+        engine.restore(part.states, alignment.value, part.windows, horizon, part.model)
         return cls(partition, engine, source, alignment, ends, now)
 
     def clock(self) -> dict[str, Any]:

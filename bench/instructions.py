@@ -1,10 +1,12 @@
 """Instructions per event, counted by callgrind: a figure this machine's noise does not move.
 
 Runs `journey process` and the worker's in-memory processing (`processor_bench.run`)
-under `valgrind --tool=callgrind` on the same generated input at two sizes, with
-the analytics off and on. Start-up (imports, settings, the first allocation of
-every table) costs the same at both sizes, so the difference divided by the
-difference in events is the cost of one event. Each run's instructions are
+under `valgrind --tool=callgrind` on the same generated input at two sizes, in three
+modes: the analytics and the propensity model off; the analytics on; both on (the model
+publishing from its tenth label of each outcome, so its steady cost is counted).
+Start-up (imports, settings, the first allocation of every table) costs the same at
+both sizes, so the difference divided by the difference in events is the cost of one
+event. Each run's instructions are
 attributed to the block they were spent in: the compiled core's own code by its
 module (mypyc names functions `CPyDef_<module>___...`), orjson, msgspec, hashing,
 allocation, garbage collection, and the interpreter: the Python around the core (the
@@ -37,6 +39,10 @@ from pipeline import CORE_MODE  # noqa: E402
 from pipeline.tools.generate import generate  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+PUBLISHING_FROM = 10
+"""The propensity model's `min_labels` in the runs that have it on."""
+_NAMES = {"off": "analytics_off", "on": "analytics_on", "propensity": "propensity_on"}
+"""A mode's name in `results/instructions.json` (the first two as earlier builds wrote)."""
 
 _ALLOCATION = re.compile(
     r"(_?PyObject_(Malloc|Free|Realloc|Calloc)|.*dealloc.*|malloc|free|_int_free|_int_malloc"
@@ -122,26 +128,34 @@ def _callgrind(command: list[str], env: dict[str, str], out: Path) -> Costs:
     return costs_by_block(out)
 
 
-def offline(source: Path, analytics: str, work: Path) -> Costs:
-    env = {**os.environ, "JOURNEY_ANALYTICS": analytics}
-    out_dir = work / f"out-{analytics}-{source.stem}"
+MODES = {"off": ("off", "off"), "on": ("on", "off"), "propensity": ("on", "on")}
+"""The runs' names, and the analytics and the propensity model in each."""
+
+
+def offline(source: Path, mode: str, work: Path) -> Costs:
+    analytics, propensity = MODES[mode]
+    env = {**os.environ, "JOURNEY_ANALYTICS": analytics, "JOURNEY_PROPENSITY": propensity,
+           "JOURNEY_PROPENSITY_MIN_LABELS": str(PUBLISHING_FROM)}  # fmt: skip
+    out_dir = work / f"out-{mode}-{source.stem}"
     command = [sys.executable, "-c", "from pipeline.cli import main; main()", "process",
                "--input", str(source), "--output-dir", str(out_dir)]  # fmt: skip
-    return _callgrind(command, env, work / f"offline-{analytics}-{source.stem}.out")
+    return _callgrind(command, env, work / f"offline-{mode}-{source.stem}.out")
 
 
-def worker(source: Path, analytics: str, work: Path) -> Costs:
+def worker(source: Path, mode: str, work: Path) -> Costs:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, __file__, "--worker-run", str(source), "--analytics", analytics]
-    return _callgrind(command, env, work / f"worker-{analytics}-{source.stem}.out")
+    command = [sys.executable, __file__, "--worker-run", str(source), "--mode", mode]
+    return _callgrind(command, env, work / f"worker-{mode}-{source.stem}.out")
 
 
-def _worker_run(source: Path, analytics: str) -> None:
+def _worker_run(source: Path, mode: str) -> None:
     """Under callgrind: the worker's processing of `source` (key TAB value lines)."""
     from bench.processor_bench import run
 
+    analytics, propensity = MODES[mode]
     records = [tuple(line.split(b"\t", 1)) for line in source.read_bytes().splitlines()]
-    run([(k.decode(), v) for k, v in records], 3_600_000 if analytics == "on" else 0)
+    run([(k.decode(), v) for k, v in records], 3_600_000 if analytics == "on" else 0,
+        propensity == "on")  # fmt: skip
 
 
 def _write_inputs(sizes: list[int], customers: int, work: Path) -> dict[int, tuple[Path, Path]]:
@@ -177,19 +191,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=[2000, 6000])
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--worker-run", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--analytics", default="on", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="on", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_run:
-        _worker_run(args.worker_run, args.analytics)
+        _worker_run(args.worker_run, args.mode)
         return
     small, large = sorted(args.sizes)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         inputs = _write_inputs([small, large], args.customers, work)
         jobs = {
-            (path, analytics, size): (run, inputs[size][0 if path == "offline" else 1])
+            (path, mode, size): (run, inputs[size][0 if path == "offline" else 1])
             for path, run in (("offline", offline), ("worker", worker))
-            for analytics in ("off", "on")
+            for mode in MODES
             for size in (small, large)
         }
         with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
@@ -198,17 +212,23 @@ def main() -> None:
             costs = {}
             for done, (job, future) in enumerate(futures.items(), 1):
                 costs[job] = future.result()
-                print(f"[{done}/{len(futures)}] {job[0]}, analytics {job[1]}, {job[2]:,} events",
+                print(f"[{done}/{len(futures)}] {job[0]}, {job[1]}, {job[2]:,} events",
                       file=sys.stderr, flush=True)  # fmt: skip
     figures: dict[str, object] = {"core": CORE_MODE, "sizes": [small, large]}
     for path in ("offline", "worker"):
-        for analytics in ("off", "on"):
-            figures[f"{path}_analytics_{analytics}"] = _report(
-                f"{path}, analytics {analytics}",
-                costs[path, analytics, small],
-                costs[path, analytics, large],
+        per_event = {}
+        for mode, (analytics, propensity) in MODES.items():
+            report = _report(
+                f"{path}, analytics {analytics}, propensity {propensity}",
+                costs[path, mode, small],
+                costs[path, mode, large],
                 large - small,
             )
+            figures[f"{path}_{_NAMES[mode]}"] = report
+            per_event[mode] = report["per_event"]
+        share = (per_event["propensity"] - per_event["on"]) / per_event["on"]
+        figures[f"{path}_propensity_share"] = round(share, 3)
+        print(f"{path}: the propensity path costs {share:.1%} of the processing without it")
     print(f"core {CORE_MODE}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "instructions.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -151,9 +151,15 @@ def report(out_dir: Path, output: Path | None) -> None:
         raise click.UsageError(str(error)) from None
     every = data["all"]
     steps = sum(s["count"] for s in every["paths"]["event_type"]["steps"])
+    model = data["propensity"]
+    scored = (
+        f", {model['labels']:,} purchase propensity scores (ROC AUC {model['auc']:.3f})"
+        if model and model["auc"] is not None
+        else ""
+    )
     click.echo(
         f"journey map of {steps:,} steps, {len(every['funnels'])} funnels and"
-        f" {sum(r['responses'] for r in every['voc']['overall']):,} answers: {target}"
+        f" {sum(r['responses'] for r in every['voc']['overall']):,} answers{scored}: {target}"
     )
 
 

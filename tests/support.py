@@ -221,9 +221,14 @@ def clock_events(at: int, partitions: int = 4, by: str = "murmur2") -> list[tupl
     ]  # fmt: skip
 
 
+SCORED = ("purchase_propensity",)
+"""Fields a partition's propensity model fills in: per-partition models score apart from
+the oracle's one model (`schemas/propensity.v1.json`), so decisions compare without them."""
+
+
 def canonical(records: list[dict]) -> list[bytes]:
     return sorted(
-        orjson.dumps(r, option=orjson.OPT_SORT_KEYS)
+        orjson.dumps({k: v for k, v in r.items() if k not in SCORED}, option=orjson.OPT_SORT_KEYS)
         for r in records
         if not str(r.get("journey_key", "")).startswith(CLOCK)
     )

@@ -1,5 +1,6 @@
 """`journey report OUTDIR`: the journey map of a `journey process` output folder, as one
-static HTML file (to backtest stage rules, funnels and page rules on past data)."""
+static HTML file (to backtest stage rules, funnels and page rules on past data), with the
+propensity scores' calibration against their sessions' outcomes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from ..domain import Output
 from ..domain.analytics import DIMENSIONS
 from ..domain.analytics.rollup import Rollup
 from ..domain.analytics.views import friction_view, funnel_ids, funnel_view, paths_view, voc_view
+from ..contract.scores import scores_evaluation
+from ..domain.propensity.scorer import PUBLISHED
 from ..durations import parse_duration
 from ..topics import OUTPUT_FILES
 from ..worker.map_page import SPANS, map_page
@@ -59,8 +62,23 @@ def report_data(rollup: Rollup) -> dict[str, Any]:
     return data
 
 
+def read_propensity(out_dir: Path) -> dict[str, Any] | None:
+    """The published scores against their sessions' outcomes (None: no scores file, the
+    model was off)."""
+    scores, sessions = (out_dir / OUTPUT_FILES[o] for o in (Output.PROPENSITY, Output.SESSIONS))
+    if not scores.exists() or not sessions.exists():
+        return None
+    return {**scores_evaluation(read_records(scores), read_records(sessions)), "over": PUBLISHED}
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    with path.open("rb") as handle:
+        return [orjson.loads(line) for line in handle]
+
+
 def write_report(out_dir: Path, target: Path) -> dict[str, Any]:
-    """Write the page for `out_dir`'s analytics to `target`; returns its data."""
-    data = report_data(read_analytics(out_dir))
+    """Write the page for `out_dir`'s analytics and propensity scores to `target`; returns
+    its data."""
+    data = {**report_data(read_analytics(out_dir)), "propensity": read_propensity(out_dir)}
     target.write_text(map_page(orjson.dumps(data).decode()))
     return data

@@ -3,7 +3,9 @@
 `/metrics` (Prometheus text format), `/healthz` (the process is alive),
 `/readyz` (broker reachable, partitions assigned and state recovered, input
 not stuck; a JSON body says why not), `/customers/{key}` (the query API,
-`pipeline.query`: personal data, so behind `JOURNEY_API_TOKEN` when set), and
+`pipeline.query`: personal data, so behind `JOURNEY_API_TOKEN` when set),
+`/propensity` (the session purchase model of this worker's partitions: labels learned,
+its evaluation and calibration over the latest), and
 with the analytics on, the journey map at `/` and the analytics API
 (`analytics_api`: aggregates, no personal data).
 """
@@ -17,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..config import reveal
+from ..domain.propensity.scorer import LEARNED, report
 from .analytics_api import add_routes
 from .query import Handler, customer_handler
 
@@ -80,8 +83,17 @@ def routes(worker: JourneyWorker) -> web.Application:
             status=503,
         )
 
+    async def propensity(request: web.Request) -> web.Response:
+        if worker.processor.policy.propensity is None:
+            return web.json_response(
+                {"error": "the propensity model is off (JOURNEY_PROPENSITY=off)"}, status=404
+            )
+        models = [e.propensity for e in worker.engines.values() if e.propensity is not None]
+        return web.json_response({**report(models), "over": LEARNED})
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/propensity", propensity)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     customers = bearer_only(

@@ -18,6 +18,10 @@ from ..support import canonical, offline_expectation, read_jsonl
 ROWS: list[tuple[Any, ...]] = []
 """(scenario, events, faults, decisions expected, missing, extra, late beyond offline)."""
 
+MODEL_ROWS: list[tuple[Any, ...]] = []
+"""(scenario, scores streamed, scores offline, events both scored, streamed ROC AUC on them,
+offline's, sessions closed)."""
+
 _IDS = ("transition_id", "alert_id", "session_id")
 
 

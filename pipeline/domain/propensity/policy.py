@@ -23,5 +23,5 @@ class PropensityPolicy:
     many that did not."""
     evaluation: int = 10_000
     """The latest labels the rolling evaluation (AUC, log loss, calibration) is computed on."""
-    learning_rate: float = 0.05
+    learning_rate: float = 0.01
     l2: float = 1e-4

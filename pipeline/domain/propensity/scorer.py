@@ -20,9 +20,13 @@ from .features import CHECKOUT_STEPS, FEATURES, cart_rule
 from .model import OnlineLogistic
 from .policy import SESSION_PURCHASE, PropensityPolicy
 
-__all__ = ["Propensity", "report"]
+__all__ = ["LEARNED", "PUBLISHED", "Propensity", "report"]
 
 _DRIVERS = 3
+LEARNED = "sessions learned latest, each scored just before the model learned it"
+"""What `report`'s evaluation is over."""
+PUBLISHED = "published scores, against whether their session converted"
+"""What an evaluation of the output records (`contract.scores`) is over."""
 
 
 class Propensity:

@@ -151,7 +151,7 @@ def report(out_dir: Path, output: Path | None) -> None:
         raise click.UsageError(str(error)) from None
     every = data["all"]
     steps = sum(s["count"] for s in every["paths"]["event_type"]["steps"])
-    model = data["propensity"]
+    model = data["propensity"] and data["propensity"]["models"][0]
     scored = (
         f", {model['labels']:,} purchase propensity scores (ROC AUC {model['auc']:.3f})"
         if model and model["auc"] is not None

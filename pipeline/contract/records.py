@@ -42,13 +42,13 @@ def score_record(s: Score) -> dict[str, Any]:
     return {
         **identity_fields(s.key, s.customer_id, s.anonymous_id),
         "model": s.model,
-        "score": round(s.score, 6),
+        "score": s.score,
         "session_id": s.session_id,
         "event_id": s.event_id,
         "occurred_at": format_time(s.at),
         "labels_seen": s.labels_seen,
         "checkout_step": s.checkout_step,
-        "drivers": [{"feature": f, "contribution": round(c, 6)} for f, c in s.drivers],
+        "drivers": [{"feature": f, "contribution": c} for f, c in s.drivers],
     }
 
 
@@ -121,12 +121,8 @@ def _cart_abandoned(d: CartAbandoned) -> dict[str, Any]:
         "session_id": judgement.session_id,
         "channel": judgement.channel,
         "campaign": judgement.campaign,
-        "purchase_propensity": _rounded(judgement.propensity),
+        "purchase_propensity": judgement.propensity,
     }
-
-
-def _rounded(score: float | None) -> float | None:
-    return None if score is None else round(score, 6)
 
 
 def _cart_recovered(d: CartRecovered) -> dict[str, Any]:

@@ -206,7 +206,7 @@ class CartState:
     def from_data(cls, data: list[Any]) -> CartState:
         state = cls(data[0], [CartItem.from_data(item) for item in data[1]], *data[2:10])
         state.pending = [PendingRecovery.from_data(p) for p in data[10]]
-        state.score = data[11] if len(data) > 11 else None
+        state.score = data[11]
         return state
 
     @property

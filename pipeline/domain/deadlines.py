@@ -18,6 +18,7 @@ from typing import Final
 from .analytics.facts import SESSION, STAGE
 from .decisions import CartAbandoned, SessionClosed, StageChanged
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
+from .propensity.daily import retire
 from .sessions import Session, close_due, next_close
 from .stages import LAPSE, current_stage, next_expiry
 
@@ -205,6 +206,7 @@ def expire_due(state: JourneyState, until: int, policy: JourneyPolicy, out: Outp
     if at is None:
         return
     advance(state, at, policy, out)
+    retire(state, at, out)
     empty(state)
     out.counts[Count.EXPIRED] += 1
 

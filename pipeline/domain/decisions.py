@@ -96,8 +96,9 @@ class Score:
     event_id: str
     at: int
     labels_seen: int
-    checkout_step: str
-    """How far the session went towards an order (`propensity.features.CHECKOUT_STEPS`)."""
+    checkout_step: str | None
+    """How far the session went towards an order (`propensity.features.CHECKOUT_STEPS`);
+    None for a customer's 7-day scores."""
     drivers: list[tuple[str, float]]
     """The features that moved the score most, with their share of its log-odds."""
 

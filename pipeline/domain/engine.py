@@ -24,6 +24,7 @@ from .events import Event
 from .identity import Identity, hold
 from .journey import process
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs
+from .propensity.daily import retire
 from .propensity.scorer import Propensity
 from .router import Absorb, Detach, Everywhere, Forget, Forward, Message, Router
 from .timers import TimerQueue
@@ -98,6 +99,7 @@ class JourneyEngine:
         """Apply `event` under `key` (default: its journey key), the watermark raised to
         `watermark` first. An event of an anonymous id stitched to a customer goes on to
         the customer's journey, here or through the router (with `source`)."""
+        self._arm(out)
         if watermark is not None:
             self._observe(watermark, out)
         step = self._step(event, out, key or event.key)
@@ -118,6 +120,7 @@ class JourneyEngine:
         """Time passed: the watermark rose to `watermark`; and/or the partition has been
         quiet for `idle_for` ms with nothing in flight, so waiting stitches move and the
         decisions due by the watermark plus that time are taken."""
+        self._arm(out)
         if watermark is not None:
             self._observe(watermark, out)
         if idle_for is not None:
@@ -128,6 +131,7 @@ class JourneyEngine:
 
     def on_message(self, key: str, message: Message, out: Outputs) -> Step | None:
         """A message from another partition for the journey of `key`; an event's `Step`."""
+        self._arm(out)
         if isinstance(message, Forward):
             return self.on_event(message.event, out, key=key, source=message.source)
         if isinstance(message, Detach):
@@ -222,6 +226,11 @@ class JourneyEngine:
         self.timers.schedule(state.key, next_deadline(state, self.policy))
         self.identity.track(state)
 
+    def _arm(self, out: Outputs) -> None:
+        """Tell the steps whether events are to be scored (the session model publishes)."""
+        propensity = self.propensity
+        out.scoring_on = propensity is not None and propensity.session.publishing
+
     def _settle(self, out: Outputs) -> None:
         """After the engine moved: take the stitch steps between journeys here in place,
         send the others on (aliases first, then moves), and count the facts."""
@@ -237,6 +246,7 @@ class JourneyEngine:
         if self.propensity is not None:
             self.propensity.learn(out)
             self.propensity.score(out)
+            self._arm(out)
 
     def _stitch_here(self, out: Outputs) -> None:
         """Take the stitch steps in `out` whose journey is here in place; the others stay in
@@ -302,14 +312,16 @@ class JourneyEngine:
         advance(state, due, self.policy, out)
         expiry = expires_at(state, self.policy)
         if expiry is not None and expiry <= due:
-            self._remove(state, out)
+            self._remove(state, due, out)
             return
         self._touched(state)
 
-    def _remove(self, state: JourneyState, out: Outputs) -> None:
+    def _remove(self, state: JourneyState, due: int, out: Outputs) -> None:
         """The journey is back to empty (or an anonymous one ran out its time): it goes, but
         for the events it holds, which a fresh journey applies."""
         out.counts[Count.EXPIRED] += 1
+        if self.propensity is not None:
+            retire(state, due, out)
         if state.held:
             empty(state)
             self._touched(state)

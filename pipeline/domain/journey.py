@@ -22,7 +22,8 @@ from .deadlines import close_sessions, expire_due, record_transition, settle
 from .decisions import CartRecovered, SessionMerged
 from .events import STAGES, Event
 from .journey_state import Count, JourneyPolicy, JourneyState, Outputs, Parked
-from .propensity.features import RECENT_MS, session_features
+from .propensity.daily import DAY_MS, mark_active, settle_days, today
+from .propensity.features import session_features
 from .sessions import Session, place
 from .stages import Rule, current_stage, stage_rank
 from .vocabulary import Outcome
@@ -35,8 +36,10 @@ __all__ = [
 ]
 
 _CART_EVENTS = frozenset({ADD, REMOVE, *ACTIVITY})
-_RECENT = 16
+_RECENT = 32
 """Recent orders and session starts a journey keeps for the propensity features."""
+_KEPT_MS = 36 * DAY_MS
+"""How far back they go: the daily snapshots' 28 days before a day and 7 after."""
 
 
 def _id_hash(event_id: str) -> int:
@@ -156,6 +159,8 @@ def process(
     state.clock = max(state.clock, t)
     settle(state, t, policy, out)
     _learn(state, event, policy, out)
+    if policy.propensity is not None:
+        _daily(state, event, out)
     late = t < watermark - policy.sessions.lateness_ms
     session: Session | None = None
     if not late:
@@ -203,10 +208,13 @@ def process(
     elif kind in _PROFILE:
         _profile(state, event)
     if propensity and session is not None and not session.converted:
-        features = session_features(state, session, t, since)
-        if session.example is None or digest < session.sample:
-            session.example, session.sample = features, digest
-        out.scoring.append((state, session, event, features, kind in _CART_EVENTS))
+        sampled = session.example is None or digest < session.sample
+        if sampled or out.scoring_on:
+            features = session_features(state, session, t, since)
+            if sampled:
+                session.example, session.sample = features, digest
+            if out.scoring_on:
+                out.scoring.append((state, session, event, features, kind in _CART_EVENTS))
     state.event_count += 1
     if session is not None:
         session.stage_at_end = state.stage
@@ -216,9 +224,21 @@ def process(
     return Outcome.LATE if late else Outcome.OK
 
 
+def _daily(state: JourneyState, event: Event, out: Outputs) -> None:
+    """At a journey's first event of a day: label the days whose 7 days have passed and
+    score today's snapshot (`propensity.daily`); then mark the day active."""
+    day = event.occurred_at // DAY_MS
+    if state.last_day and day > state.last_day:
+        settle_days(state, day, out)
+        features = today(state, day)
+        if features is not None:
+            out.daily_scoring.append((state, event, features))
+    mark_active(state, day)
+
+
 def _recent(times: list[int], t: int) -> list[int]:
-    """`times` with `t`, but those over 28 days before it and past the latest 16."""
-    return [*(at for at in times if at > t - RECENT_MS), t][-_RECENT:]
+    """`times` with `t`, but those over 36 days before it and past the latest 32."""
+    return [*(at for at in times if at > t - _KEPT_MS), t][-_RECENT:]
 
 
 _NPS = "nps_submitted"

@@ -15,7 +15,7 @@ from .analytics.policy import AnalyticsPolicy
 from .carts import NO_PRODUCT, OVER_CAP, CartPolicy, CartState
 from .decisions import Decision, Score
 from .events import Event
-from .propensity.policy import PropensityPolicy
+from .propensity.policy import Features, PropensityPolicy
 from .sessions import Session, SessionPolicy
 from .stages import StageRules, default_rules
 from .vocabulary import RecordType
@@ -41,6 +41,9 @@ class Count:
     SESSIONS_CLOSED: Final = "sessions_closed"
     SESSIONS_MERGED: Final = "sessions_merged"
     SESSIONS_OVER_CAP: Final = "sessions_closed_over_cap"
+    DAILY_LABELS_LOST: Final = "propensity_daily_labels_lost"
+    """Days a customer would have been snapshotted on for the 7-day models whose 7 days their
+    journey did not outlive (removed once back to empty)."""
     TRANSITIONS: Final = "stage_transitions"
     ABANDONED: Final = RecordType.CART_ABANDONED
     RECOVERED: Final = RecordType.CART_RECOVERED
@@ -161,13 +164,18 @@ class Outputs:
     facts: list[tuple[Any, ...]] = field(default_factory=list)
     """What the journey analytics count (`analytics.facts`): closed sessions' trails,
     stage entries, answers to surveys."""
-    scoring: list[tuple[JourneyState, Session, Event, list[float], bool]] = field(
-        default_factory=list
-    )
+    scoring: list[tuple[JourneyState, Session, Event, Features, bool]] = field(default_factory=list)
     """(journey, session, event, features, whether a cart or checkout event): events of open
     sessions before their first order, for the propensity model to score."""
-    labels: list[tuple[list[float], bool]] = field(default_factory=list)
+    scoring_on: bool = False
+    """Whether the session model publishes, so events are scored (set by the engine)."""
+    labels: list[tuple[Features, bool]] = field(default_factory=list)
     """(features, converted) of closed sessions: what the propensity model learns."""
+    daily: list[tuple[Features, bool, bool | None]] = field(default_factory=list)
+    """(features, bought in 7 days, not seen in 7 days or None outside churn's population)
+    of customers' daily snapshots: what the 7-day models learn."""
+    daily_scoring: list[tuple[JourneyState, Event, Features]] = field(default_factory=list)
+    """(journey, event, today's snapshot) at a customer's first event of a day."""
     scores: list[Score] = field(default_factory=list)
     """Propensity scores published."""
 
@@ -217,6 +225,13 @@ class JourneyState:
     nps: int | None
     """Its last NPS answer."""
     support_contacts: int
+    active_days: int
+    """Bit k: active on day `last_day - k` (UTC days of event time, `propensity.daily`)."""
+    last_day: int
+    labelled_day: int
+    """The latest day its daily snapshot was labelled (or skipped) for the 7-day models."""
+    daily_scores: list[float] | None
+    """Its last published purchase_7d and churn_7d scores."""
 
     def __init__(
         self,
@@ -256,6 +271,10 @@ class JourneyState:
         self.session_starts = []
         self.nps = None
         self.support_contacts = 0
+        self.active_days = 0
+        self.last_day = 0
+        self.labelled_day = 0
+        self.daily_scores = None
 
     def to_data(self) -> list[Any]:
         return [
@@ -283,6 +302,10 @@ class JourneyState:
             self.session_starts,
             self.nps,
             self.support_contacts,
+            self.active_days,
+            self.last_day,
+            self.labelled_day,
+            self.daily_scores,
         ]
 
     @classmethod
@@ -298,9 +321,10 @@ class JourneyState:
         state.held = [Held(entry[0], entry[1]) for entry in data[17]]
         state.asked = [Asked(entry[0], entry[1]) for entry in data[18]]
         state.early = [Early(entry[0], entry[1], entry[2]) for entry in data[19]]
-        if len(data) > 20:  # earlier builds wrote 20 values
-            state.orders, state.session_starts, state.nps = data[20], data[21], data[22]
-            state.support_contacts = data[23]
+        state.orders, state.session_starts, state.nps = data[20], data[21], data[22]
+        state.support_contacts = data[23]
+        state.active_days, state.last_day, state.labelled_day = data[24], data[25], data[26]
+        state.daily_scores = data[27]
         return state
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 
 from .analytics.facts import trail_order
 from .events import Event, stable_id
+from .propensity.policy import Features
 
 __all__ = [
     "Placement",
@@ -74,7 +75,7 @@ class Session:
     """Products compared and reviews read."""
     checkout: bool = False
     payment: bool = False
-    example: list[float] | None = None
+    example: Features | None = None
     """The propensity features at one of its events before its first order, drawn evenly
     (the least `sample`): what the model learns once the session closes and its label
     (`converted`) is known, as the scores are computed at any such event."""
@@ -109,13 +110,12 @@ class Session:
 
     @classmethod
     def from_data(cls, data: list[Any]) -> Session:
-        """From `to_data` (or its first 13 values, as earlier builds wrote it)."""
         session = cls(*data[:12])
         session.trail = [tuple(entry) for entry in data[12]]
-        if len(data) > 13:
-            session.products, session.research, session.checkout = data[13], data[14], data[15]
-            session.payment, session.example, session.sample = data[16], data[17], data[18]
-            session.published = data[19]
+        session.products, session.research, session.checkout = data[13], data[14], data[15]
+        session.payment, session.sample = data[16], data[18]
+        session.example = None if data[17] is None else tuple(data[17])
+        session.published = data[19]
         return session
 
     def remember(self, entry: tuple[Any, ...], limit: int) -> None:

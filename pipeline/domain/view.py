@@ -75,7 +75,11 @@ def journey_view(state: JourneyState) -> dict[str, Any]:
             }
             for s in state.sessions
         ],
-        "scores": {"session_purchase": _latest_score(state)},
+        "scores": {
+            "session_purchase": _latest_score(state),
+            "purchase_7d": state.daily_scores[0] if state.daily_scores else None,
+            "churn_7d": state.daily_scores[1] if state.daily_scores else None,
+        },
         "cart": {
             "cart_id": cart.cart_id,
             "items": items_view(cart.items),

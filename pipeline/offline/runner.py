@@ -57,8 +57,8 @@ class Summary:
     core: Counter[str] = field(default_factory=Counter)
     rule_matches: dict[str, int] = field(default_factory=dict)
     """Events matched by each stage rule, every rule listed (0: it never fired)."""
-    propensity: dict[str, Any] | None = None
-    """The session purchase model's labels and evaluation at the end (None: off)."""
+    propensity: list[dict[str, Any]] | None = None
+    """The propensity models' labels and evaluation at the end (None: off)."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,7 +93,9 @@ class Summary:
             for rule, n in self.rule_matches.items()
         ]
         if self.propensity is not None:
-            lines.append(_model_lines(self.propensity))
+            lines.append("propensity models (over the latest labels, each scored before it was"
+                         " learned):")  # fmt: skip
+            lines += [_model_line(model) for model in self.propensity]
         refused = self.outcomes["invalid"]
         if refused * 2 > self.records:
             lines.append(
@@ -103,17 +105,16 @@ class Summary:
         return "\n".join(lines)
 
 
-def _model_lines(model: dict[str, Any]) -> str:
+def _model_line(model: dict[str, Any]) -> str:
     def figure(name: str) -> str:
         value = model[name]
         return "–" if value is None else f"{value:.4f}"
 
     return (
-        f"session purchase model: {model['converted']:,} converted and"
-        f" {model['not_converted']:,} other sessions learned; on the latest {model['labels']:,}"
-        f" (scored before learning each): ROC AUC {figure('auc')} (cart and checkout rule"
-        f" {figure('rule_auc')}), log loss {figure('log_loss')}, Brier {figure('brier')},"
-        f" calibration error {figure('calibration_error')}"
+        f"  {model['model']:<17} {model['positive']:>8,} positive {model['negative']:>8,}"
+        f" negative; ROC AUC {figure('auc')} (rule {figure('rule_auc')}), log loss"
+        f" {figure('log_loss')}, Brier {figure('brier')}, calibration error"
+        f" {figure('calibration_error')}"
     )
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 
+from ..contract.scores import scores_evaluation
 from ..domain import Output
 from ..domain.analytics import DIMENSIONS
 from ..domain.analytics.rollup import Rollup
 from ..domain.analytics.views import friction_view, funnel_ids, funnel_view, paths_view, voc_view
-from ..contract.scores import scores_evaluation
+from ..domain.propensity.policy import SESSION_PURCHASE
 from ..domain.propensity.scorer import PUBLISHED
 from ..durations import parse_duration
 from ..topics import OUTPUT_FILES
@@ -68,7 +69,8 @@ def read_propensity(out_dir: Path) -> dict[str, Any] | None:
     scores, sessions = (out_dir / OUTPUT_FILES[o] for o in (Output.PROPENSITY, Output.SESSIONS))
     if not scores.exists() or not sessions.exists():
         return None
-    return {**scores_evaluation(read_records(scores), read_records(sessions)), "over": PUBLISHED}
+    figures = scores_evaluation(read_records(scores), read_records(sessions))
+    return {"over": PUBLISHED, "models": [{"model": SESSION_PURCHASE, **figures}]}
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -58,8 +58,9 @@ __all__ = [
     "window_write",
 ]
 
-STATE_FORMAT = 1
-"""The version of the changelog's values; bump it with any change to what they hold."""
+STATE_FORMAT = 2
+"""The version of the changelog's values; bump it with any change to what they hold (2: the
+journeys' propensity history and the partition's propensity models)."""
 
 
 class StateFormatError(RuntimeError):

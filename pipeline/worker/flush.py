@@ -81,7 +81,7 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
     for score in out.scores:
         messages.append((scores, score.key.encode(), encode(score_record(score)), None))
     metrics = processor.metrics
-    metrics.count_decisions(out.decisions, out.analytics, len(out.scores))
+    metrics.count_decisions(out.decisions, out.analytics, out.scores)
     metrics.count_outcomes(batch.outcomes)
     for reason, n in batch.dead_letters.items():
         metrics.dead_letters.labels(reason).inc(n)

@@ -5,7 +5,7 @@ model's evaluation, every 15 seconds (an exact AUC sorts its latest labels)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import cast
 
 from ..domain import NO_STAGE, STAGES
 from ..domain.propensity.scorer import report
@@ -36,11 +36,8 @@ def update_gauges(metrics: Metrics, assigned: Iterable[Assigned], positions: Pos
         metrics.watermark.set(min(marks) / 1000)
 
 
-def update_model_gauges(metrics: Metrics, assigned: Iterable[Assigned]) -> dict[str, Any] | None:
-    """The propensity model's labels and evaluation over the assigned partitions (None: off)."""
+def update_model_gauges(metrics: Metrics, assigned: Iterable[Assigned]) -> None:
+    """The propensity models' labels and evaluation over the assigned partitions."""
     models = [a.engine.propensity for a in assigned if a.engine.propensity is not None]
-    if not models:
-        return None
-    summary = report(models)
-    metrics.set_model(summary)
-    return summary
+    if models:
+        metrics.set_models(report(models))

@@ -38,11 +38,12 @@ from ..domain import (
     Output,
     Reason,
     RecordType,
+    Score,
     SessionClosed,
     StageChanged,
     Suppression,
 )
-from ..domain.propensity.policy import CART_RULE, SESSION_PURCHASE
+from ..domain.propensity.policy import MODELS
 
 __all__ = [
     "ALERTS_PUBLISHED",
@@ -79,8 +80,9 @@ _CORE = tuple(
 _LATEST = " over the latest labels (JOURNEY_PROPENSITY_EVAL) of this worker's partitions,"
 _BEFORE = " each scored before the model learned it"
 _MODEL_FIGURES = {
-    "auc": "ROC AUC (exact)" + _LATEST + _BEFORE + "; model cart_rule: the cart and checkout"
-    " rule on the same labels.",
+    "auc": "ROC AUC (exact)" + _LATEST + _BEFORE + ".",
+    "rule_auc": "ROC AUC of the model's baseline rule (session_purchase: cart and checkout;"
+    " purchase_7d: orders in 28 days; churn_7d: days since seen) on the same labels.",
     "log_loss": "Log loss" + _LATEST + _BEFORE + ".",
     "brier": "Brier score" + _LATEST + _BEFORE + ".",
     "calibration_error": "Expected calibration error (ten bins)" + _LATEST + _BEFORE + ".",
@@ -272,7 +274,8 @@ class Metrics:
         )  # fmt: skip
         self.model_labels = Gauge(
             "journey_propensity_labels",
-            "Closed sessions the models of this worker's partitions learned, by outcome.",
+            "Examples the models of this worker's partitions learned, by outcome (positive: the"
+            " session converted, the customer bought or was not seen in 7 days).",
             ["model", "outcome"], registry=r,
         )  # fmt: skip
         self.model_figures = {
@@ -336,34 +339,35 @@ class Metrics:
             self.core.labels(decision)
         for output in Output.ANALYTICS:
             self.analytics_records.labels(output)
-        self.scores.labels(SESSION_PURCHASE)
+        for model in MODELS:
+            self.scores.labels(model)
 
     def count_outcomes(self, outcomes: dict[str, int]) -> None:
         for outcome, n in outcomes.items():
             self.events.labels(outcome).inc(n)
 
-    def set_model(self, report: dict[str, Any]) -> None:
-        """The model's labels and evaluation (`Propensity.report` over this worker's
+    def set_models(self, report: list[dict[str, Any]]) -> None:
+        """The models' labels and evaluation (`propensity.scorer.report` over this worker's
         partitions); a figure with no value yet is NaN."""
-        model = report["model"]
-        self.model_labels.labels(model, "converted").set(report["converted"])
-        self.model_labels.labels(model, "not_converted").set(report["not_converted"])
-        for figure, gauge in self.model_figures.items():
-            value = report[_FIGURE_OF.get(figure, figure)]
-            gauge.labels(model).set(float("nan") if value is None else value)
-        rule = report["rule_auc"]
-        self.model_figures["auc"].labels(CART_RULE).set(float("nan") if rule is None else rule)
+        for figures in report:
+            model = figures["model"]
+            self.model_labels.labels(model, "positive").set(figures["positive"])
+            self.model_labels.labels(model, "negative").set(figures["negative"])
+            for figure, gauge in self.model_figures.items():
+                value = figures[_FIGURE_OF.get(figure, figure)]
+                gauge.labels(model).set(float("nan") if value is None else value)
 
     def count_decisions(
         self,
         decisions: Iterable[Decision],
         analytics: Iterable[tuple[str, str, Any]],
-        scores: int = 0,
+        scores: Iterable[Score] = (),
     ) -> None:
         """Count a batch's decisions by type, its analytics records by output and its
-        propensity scores: tallied in plain integers, added to the series once per label."""
-        if scores:
-            self.scores.labels(SESSION_PURCHASE).inc(scores)
+        propensity scores by model: tallied in plain integers, added to the series once per
+        label."""
+        for model, n in Tally(score.model for score in scores).items():
+            self.scores.labels(model).inc(n)
         alerts: Tally[str] = Tally()
         values: dict[str, float] = {}
         transitions: Tally[tuple[str, str]] = Tally()

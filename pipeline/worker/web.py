@@ -89,7 +89,7 @@ def routes(worker: JourneyWorker) -> web.Application:
                 {"error": "the propensity model is off (JOURNEY_PROPENSITY=off)"}, status=404
             )
         models = [e.propensity for e in worker.engines.values() if e.propensity is not None]
-        return web.json_response({**report(models), "over": LEARNED})
+        return web.json_response({"over": LEARNED, "models": report(models)})
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

@@ -22,7 +22,10 @@ from pipeline.domain import (
     RecordType,
     SessionClosed,
     parse_time,
+    process,
 )
+from pipeline.domain.journey_state import JourneyState
+from pipeline.domain.propensity.daily import DAILY_FEATURES, retire
 from pipeline.domain.propensity.evaluation import calibration_bins, evaluate, roc_auc
 from pipeline.domain.propensity.features import FEATURES, cart_rule
 from pipeline.domain.propensity.model import OnlineLogistic
@@ -213,10 +216,10 @@ def test_a_planted_buying_signal_beats_the_cart_rule_and_no_label_is_lost():
     events = planted(4000)
     assert len(events) > 20_000
     run = Run(events, PropensityPolicy(min_labels=100))
-    model = run.engine.propensity
-    assert model is not None and model.publishing
+    models = run.engine.propensity
+    assert models is not None and models.session.publishing
     closed = run.out.counts[Count.SESSIONS_CLOSED] + run.out.counts[Count.SESSIONS_OVER_CAP]
-    assert model.labels_seen == closed == run.closed == 4000
+    assert models.session.seen == closed == run.closed == 4000
     figures = scores_evaluation(run.scores, run.sessions)
     assert figures["labels"] > 5000
     # the rule sees the cart only; the model also sees the research that drives buying
@@ -257,3 +260,33 @@ def test_a_restored_model_scores_as_the_one_that_kept_running():
     resumed.engine.restore(states, first.engine.watermark, model=snapshot.model)
     resumed.feed(events[half:])
     assert first.scores + resumed.scores == whole.scores
+
+
+DAY = 86_400_000
+
+
+def test_a_customers_days_are_labelled_once_their_seven_days_passed():
+    """Active on days 0 (an order), 3 and 20: the event of day 20 labels days 1 to 13; the
+    journey removed on day 40 labels days 14 to 33 and loses 34 to 48."""
+    policy = JourneyPolicy(propensity=PropensityPolicy())
+    state, out = JourneyState(key="c-1"), Outputs()
+    shoe = product("shoe", 80.0)
+    for n, (day, kind, fields) in enumerate([
+        (0, "order_completed", {"order": order("o-1", shoe)}),
+        (3, "page_viewed", {}),
+        (20, "page_viewed", {}),
+    ]):  # fmt: skip
+        process(state, event(kind, day * DAY, event_id=f"e-{n}", **fields), 0, policy, out)
+    assert len(out.daily_scoring) == 2  # the first events of days 3 and 20
+    assert len(out.daily) == 13  # days 1-13, each active in the 28 days before it
+    assert not any(bought for _x, bought, _gone in out.daily)  # the order came before them
+    churn = [gone for _x, _bought, gone in out.daily]
+    assert churn == [False] * 3 + [True] * 7 + [None] * 3  # 1-3 see day 3; 11-13: not active
+    features = dict(zip(DAILY_FEATURES, out.daily[0][0], strict=True))  # day 1
+    assert features["active_days_28d"] == 1 and features["no_order_28d"] == 0.0
+    assert features["orders_28d"] == pytest.approx(0.693147)
+    retired = Outputs()
+    retire(state, (T0 // DAY + 40) * DAY, retired)  # removed on day 40
+    assert len(retired.daily) == 20  # days 14-33
+    assert [gone for _x, _b, gone in retired.daily if gone is not None] == [True] * 7  # 21-27
+    assert retired.counts[Count.DAILY_LABELS_LOST] == 15  # 34-48: within 28 days of day 20

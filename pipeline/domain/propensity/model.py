@@ -11,6 +11,8 @@ from __future__ import annotations
 from math import exp, sqrt
 from typing import Any
 
+from .policy import Features
+
 __all__ = ["OnlineLogistic", "sigmoid"]
 
 
@@ -30,8 +32,12 @@ class OnlineLogistic:
         self.m2 = [0.0] * size
         self.weights = [0.0] * size
         self.bias = 0.0
+        self.slopes = [0.0] * size
+        """The weights over the raw features (weight / standard deviation), and with
+        `intercept` the model as one dot product: `predict` costs one pass, no list."""
+        self.intercept = 0.0
 
-    def standardized(self, x: list[float]) -> list[float]:
+    def standardized(self, x: Features) -> list[float]:
         mean, m2, n = self.mean, self.m2, self.seen
         z = [0.0] * len(x)
         if n < 2:
@@ -42,21 +48,30 @@ class OnlineLogistic:
                 z[i] = (x[i] - mean[i]) / sqrt(variance)
         return z
 
-    def contributions(self, x: list[float]) -> list[float]:
+    def contributions(self, x: Features) -> list[float]:
         """Each feature's share of the log-odds at `x` (weight times standardized value)."""
-        weights = self.weights
-        z = self.standardized(x)
-        return [weights[i] * z[i] for i in range(len(z))]
+        slopes, mean = self.slopes, self.mean
+        return [slopes[i] * (x[i] - mean[i]) for i in range(len(slopes))]
 
-    def predict(self, x: list[float]) -> float:
-        weights = self.weights
-        z = self.standardized(x)
-        s = self.bias
-        for i in range(len(z)):
-            s += weights[i] * z[i]
+    def predict(self, x: Features) -> float:
+        slopes = self.slopes
+        s = self.intercept
+        for i in range(len(slopes)):
+            s += slopes[i] * x[i]
         return sigmoid(s)
 
-    def learn(self, x: list[float], label: bool) -> None:
+    def _fold(self) -> None:
+        """The standardization folded into the weights (`slopes`, `intercept`)."""
+        mean, m2, n, weights = self.mean, self.m2, self.seen, self.weights
+        intercept = self.bias
+        for i in range(len(weights)):
+            variance = m2[i] / n if n >= 2 else 0.0
+            slope = weights[i] / sqrt(variance) if variance > 0.0 else 0.0
+            self.slopes[i] = slope
+            intercept -= slope * mean[i]
+        self.intercept = intercept
+
+    def learn(self, x: Features, label: bool) -> None:
         self.seen += 1
         n = self.seen
         mean, m2 = self.mean, self.m2
@@ -64,12 +79,16 @@ class OnlineLogistic:
             delta = x[i] - mean[i]
             mean[i] += delta / n
             m2[i] += delta * (x[i] - mean[i])
-        error = self.predict(x) - (1.0 if label else 0.0)
         rate, l2, weights = self.learning_rate, self.l2, self.weights
         z = self.standardized(x)
+        s = self.bias
+        for i in range(len(z)):
+            s += weights[i] * z[i]
+        error = sigmoid(s) - (1.0 if label else 0.0)
         for i in range(len(z)):
             weights[i] -= rate * (error * z[i] + l2 * weights[i])
         self.bias -= rate * error
+        self._fold()
 
     def to_data(self) -> list[Any]:
         return [self.seen, self.mean, self.m2, self.weights, self.bias]
@@ -82,4 +101,5 @@ class OnlineLogistic:
         self.seen = data[0]
         self.mean, self.m2, self.weights = list(data[1]), list(data[2]), list(data[3])
         self.bias = data[4]
+        self._fold()
         return True

@@ -81,7 +81,7 @@ def test_the_online_model_learns_a_signal_and_restores_exactly():
     model = OnlineLogistic(3, 0.05, 1e-4)
     rows = []
     for _ in range(4000):
-        x = [rng.gauss(0, 1), rng.gauss(5, 2), rng.random()]
+        x = (rng.gauss(0, 1), rng.gauss(5, 2), rng.random())
         rows.append((x, rng.random() < 1 / (1 + 2.718 ** -(2 * x[0] - 0.5 * (x[1] - 5)))))
     for x, y in rows[:3000]:
         model.learn(x, y)

@@ -7,7 +7,7 @@ approximation; calibration is read in ten equal bins of the predicted probabilit
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from math import log
 from typing import Any
 
@@ -88,10 +88,27 @@ def evaluate(scores: list[float], rules: list[float], labels: list[bool]) -> dic
 
 
 class Evaluation:
-    """The latest `size` labels with the model's and the rule's scores before learning."""
+    """The latest `size` labels with the model's and the rule's scores before learning, in
+    flat arrays (17 bytes a label: a partition's three models keep 30,000 in 0.5 MB)."""
 
     def __init__(self, size: int) -> None:
-        self.recent: deque[tuple[float, float, bool]] = deque(maxlen=size)
+        self.size = size
+        self.scores = array("d", bytes(8 * size))
+        self.rules = array("d", bytes(8 * size))
+        self.labels = bytearray(size)
+        self.added = 0
 
     def add(self, score: float, rule: float, label: bool) -> None:
-        self.recent.append((score, rule, label))
+        at = self.added % self.size
+        self.scores[at] = score
+        self.rules[at] = rule
+        self.labels[at] = label
+        self.added += 1
+
+    @property
+    def recent(self) -> list[tuple[float, float, bool]]:
+        """(score, rule, label) of the latest labels, oldest first."""
+        held = min(self.added, self.size)
+        first = self.added - held
+        order = [(first + n) % self.size for n in range(held)]
+        return [(self.scores[i], self.rules[i], bool(self.labels[i])) for i in order]

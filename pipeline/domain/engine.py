@@ -30,7 +30,13 @@ from .router import Absorb, Detach, Everywhere, Forget, Forward, Message, Router
 from .timers import TimerQueue
 from .vocabulary import Outcome
 
-__all__ = ["JourneyEngine", "Snapshot", "Step"]
+__all__ = ["EVALUATIONS_EVERY", "JourneyEngine", "Snapshot", "Step"]
+
+EVALUATIONS_EVERY = 1000
+"""Examples learned between two snapshots of the models' evaluations (fewer while they hold
+under 10,000: a tenth of what they hold): an engine recovered from a snapshot lacks at most
+that many of its latest labels there (the models themselves are snapshotted whenever they
+learn)."""
 
 
 class Step(NamedTuple):
@@ -45,11 +51,13 @@ class Step(NamedTuple):
 
 class Snapshot(NamedTuple):
     """What changed since the last snapshot: journeys (None: removed), analytics windows
-    (None: gone from memory), the propensity model (None: unchanged)."""
+    (None: gone from memory), the propensity models (None: unchanged) and their evaluations
+    (None: not due, `EVALUATIONS_EVERY`)."""
 
     states: list[tuple[str, JourneyState | None]]
     windows: list[tuple[int, Window | None]]
-    model: list[Any] | None = None
+    models: list[Any] | None = None
+    evaluations: list[Any] | None = None
 
 
 class JourneyEngine:
@@ -157,8 +165,11 @@ class JourneyEngine:
         dirty, self.dirty = self.dirty, set()
         states = [(key, self.states.get(key)) for key in sorted(dirty)]  # reproducible writes
         windows = self.analytics.take_dirty() if self.analytics is not None else []
-        model = self.propensity.take_changed() if self.propensity is not None else None
-        return Snapshot(states, windows, model)
+        propensity = self.propensity
+        if propensity is None:
+            return Snapshot(states, windows)
+        evaluations = propensity.take_evaluations(EVALUATIONS_EVERY)
+        return Snapshot(states, windows, propensity.take_changed(), evaluations)
 
     def restore(
         self,
@@ -166,13 +177,15 @@ class JourneyEngine:
         watermark: int,
         windows: Iterable[Window] = (),
         horizon: int = 0,
-        model: list[Any] | None = None,
+        models: list[Any] | None = None,
+        evaluations: list[Any] | None = None,
     ) -> None:
-        """Take over recovered journeys, analytics windows and propensity model (e.g. from a
-        changelog) and the watermark they were written under, and re-arm their timers."""
+        """Take over recovered journeys, analytics windows and propensity models and their
+        evaluations (e.g. from a changelog) and the watermark they were written under, and
+        re-arm their timers."""
         self.watermark = watermark
-        if model is not None and self.propensity is not None:
-            self.propensity.restore(model)
+        if self.propensity is not None:
+            self.propensity.restore(models, evaluations)
         for state in states:
             self.states[state.key] = state
             self.timers.schedule(state.key, next_deadline(state, self.policy))

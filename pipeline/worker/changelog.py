@@ -7,7 +7,8 @@ journey is removed), one per input position
 (`\\x00clock/{partition}`: its source's progress, its aligned watermark and its
 analytics' horizon), and one per analytics window held
 (`\\x00window/{partition}/{start}`; a tombstone once it leaves memory), and one for
-the partition's propensity model (`\\x00model/{partition}`). Every
+the partition's propensity models (`\\x00model/{partition}`) and their evaluations
+(`\\x00evaluation/{partition}`, every 1,000 labels). Every
 value is `[STATE_FORMAT, partition, data]`; recovery refuses another format with
 an error that says what to do, rather than misread it.
 
@@ -74,6 +75,7 @@ _CLOCK = b"\x00clock/"
 _WINDOW = b"\x00window/"
 _COMMIT = b"\x00commit/"
 _MODEL = b"\x00model/"
+_EVALUATION = b"\x00evaluation/"
 
 
 def state_write(topic: str, partition: int, key: str, state: JourneyState | None) -> Message:
@@ -94,10 +96,12 @@ def window_write(topic: str, partition: int, start: int, window: Window | None) 
     return (topic, _WINDOW + f"{partition}/{start}".encode(), value, partition)
 
 
-def model_write(topic: str, partition: int, model: list[Any]) -> Message:
-    """The partition's propensity model as it learned so far."""
-    value = encode([STATE_FORMAT, partition, model])
-    return (topic, _MODEL + str(partition).encode(), value, partition)
+def model_write(topic: str, partition: int, models: list[Any], evaluation: bool = False) -> Message:
+    """The partition's propensity models as they learned so far, or (`evaluation`) their
+    evaluations' latest labels."""
+    value = encode([STATE_FORMAT, partition, models])
+    key = (_EVALUATION if evaluation else _MODEL) + str(partition).encode()
+    return (topic, key, value, partition)
 
 
 def clock_write(topic: str, partition: int, clock: dict[str, Any]) -> Message:
@@ -171,8 +175,10 @@ class Recovered:
     clock: dict[str, Any] | None = None
     """`source` (its input's progress), `alignment` (its watermark), `horizon` (analytics)."""
     windows: list[Window] = field(default_factory=list)
-    model: list[Any] | None = None
-    """The propensity model's `to_data` (None: none written yet)."""
+    models: list[Any] | None = None
+    """The propensity models' `to_data` (None: none written yet)."""
+    evaluations: list[Any] | None = None
+    """Their evaluations' labels as last written (None: none)."""
 
 
 @dataclass
@@ -218,7 +224,9 @@ def recovered(latest: dict[bytes, bytes], partitions: set[int]) -> dict[int, Rec
         elif key.startswith(_WINDOW):
             part.windows.append(Window.from_data(data))
         elif key.startswith(_MODEL):
-            part.model = data
+            part.models = data
+        elif key.startswith(_EVALUATION):
+            part.evaluations = data
         else:
             part.states.append(JourneyState.from_data(data))
     return restored

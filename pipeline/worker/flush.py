@@ -103,8 +103,10 @@ def flush(processor: Processor, now: float, offsets: dict[tuple[str, int], int] 
         writes += [window_write(topic, partition, s, w) for s, w in snapshot.windows]
         if snapshot.windows:  # the clock holds the analytics' horizon
             clocks.add(partition)
-        if snapshot.model is not None:
-            writes.append(model_write(topic, partition, snapshot.model))
+        if snapshot.models is not None:
+            writes.append(model_write(topic, partition, snapshot.models))
+        if snapshot.evaluations is not None:
+            writes.append(model_write(topic, partition, snapshot.evaluations, evaluation=True))
     writes += [clock_write(topic, p, processor.assigned[p].clock()) for p in sorted(clocks)]
     clocks.clear()
     moves = {p: [*sent] for p, sent in batch.moves.items() if sent}

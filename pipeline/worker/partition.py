@@ -56,7 +56,9 @@ class Assigned:
             own = alignment.marks.get(partition)
             source = Source(clock["source"], now, own is not None and own.routes)
         horizon = clock["horizon"] if clock else 0
-        engine.restore(part.states, alignment.value, part.windows, horizon, part.model)
+        engine.restore(
+            part.states, alignment.value, part.windows, horizon, part.models, part.evaluations
+        )
         return cls(partition, engine, source, alignment, ends, now)
 
     def clock(self) -> dict[str, Any]:

@@ -135,12 +135,19 @@ def test_the_journey_map_in_chromium_shows_the_apis_numbers(fed, tmp_path):
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                "--virtual-time-budget=15000", "--window-size=1400,1500"]  # fmt: skip
 
-    def rendered() -> str | None:
+    def propensity() -> list[dict]:
+        return pipeline.get(workers[1], "/propensity")[2]["models"]
+
+    def rendered() -> tuple[str, list[dict]] | None:
+        """The page, drawn while the models' evaluation stood still (idle partitions still
+        close sessions as the wall clock moves)."""
+        before = propensity()
         dom = subprocess.run([*command, "--dump-dom", url], capture_output=True, text=True,
                              timeout=90).stdout  # fmt: skip
-        return dom if 'data-loaded="yes"' in dom and "funnel-checkout" in dom else None
+        drawn = 'data-loaded="yes"' in dom and "funnel-checkout" in dom and before[0]["labels"]
+        return (dom, before) if drawn and propensity() == before else None
 
-    dom = wait_until(rendered, 120, "the page to draw the analytics", every=2)
+    dom, models = wait_until(rendered, 120, "the page to draw the analytics", every=2)
     page = _Numbers()
     page.feed(dom)
     funnel = pipeline.get(workers[0], "/funnels/checkout?window=24h")[2]
@@ -151,6 +158,14 @@ def test_the_journey_map_in_chromium_shows_the_apis_numbers(fed, tmp_path):
     voc = pipeline.get(workers[0], "/voc?window=24h")[2]
     nps = next((r["nps"] for r in voc["overall"] if r["kind"] == "nps"), None)
     assert page.values["nps-overall"] == ("" if nps is None else re.sub(r"\.0$", "", str(nps)))
+    shown = dict(re.findall(r'data-model="([a-z_0-9]+)"><td>[a-z_0-9]+</td><td class="num auc"'
+                            r' data-value="([^"]*)"', dom))  # fmt: skip
+    assert shown.keys() == {m["model"] for m in models}
+    for model in models:
+        auc = shown[model["model"]]
+        assert (None if auc == "null" else float(auc)) == model["auc"]
+    bins = [b for b in models[0]["calibration"] if b["count"]]
+    assert bins and len(re.findall(r'<circle class="bin" cx="\d', dom)) == len(bins)
     shot = tmp_path / "journey-map.png"
     subprocess.run([*command, f"--screenshot={shot}", url], capture_output=True, timeout=90)
     assert shot.stat().st_size > 20_000
@@ -175,3 +190,7 @@ def test_a_report_opens_on_the_whole_input(tmp_path):
     page = _Numbers()
     page.feed(dom)
     assert sum(page.links) == whole
+    session = data["propensity"]["models"][0]  # published scores against their sessions
+    assert session["labels"] > 500 and f'data-value="{session["auc"]}"' in dom
+    drawn = len(re.findall(r'<circle class="bin" cx="\d', dom))
+    assert drawn == sum(1 for b in session["calibration"] if b["count"])

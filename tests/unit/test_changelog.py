@@ -5,11 +5,15 @@ import orjson
 import pytest
 
 from pipeline.domain import JourneyState
+from pipeline.domain.propensity.features import FEATURES
+from pipeline.domain.propensity.policy import PropensityPolicy
+from pipeline.domain.propensity.scorer import Propensity
 from pipeline.worker.changelog import (
     STATE_FORMAT,
     Replay,
     StateFormatError,
     commit_write,
+    model_write,
     position_write,
     recover,
     recovered,
@@ -17,12 +21,19 @@ from pipeline.worker.changelog import (
 )
 
 
-def test_state_and_positions_read_back():
+def test_state_positions_and_models_read_back():
     state = JourneyState("c-1", customer_id="c-1", stage="purchase", event_count=3, clock=99)
-    writes = [state_write("log", 2, "c-1", state), position_write("log", 2, "events", 41)]
+    models = Propensity(PropensityPolicy())
+    models.session.learn((0.5,) * len(FEATURES), True, 1.0)
+    writes = [state_write("log", 2, "c-1", state), position_write("log", 2, "events", 41),
+              model_write("log", 2, models.to_data()),
+              model_write("log", 2, models.take_evaluations(1) or [], evaluation=True)]  # fmt: skip
     part = recovered({key: value for _t, key, value, _p in writes}, {2})[2]
     assert [s.to_data() for s in part.states] == [state.to_data()]
     assert part.positions == {"events": 41}
+    again = Propensity(PropensityPolicy())
+    again.restore(part.models, part.evaluations)
+    assert again.report() == models.report() and again.session.positive == 1
 
 
 @pytest.mark.parametrize(

@@ -254,12 +254,18 @@ def test_a_restored_model_scores_as_the_one_that_kept_running():
     whole = Run(events, PropensityPolicy(min_labels=50))
     first = Run(events[:half], PropensityPolicy(min_labels=50), end=False)
     snapshot = first.engine.snapshot()
-    assert snapshot.model is not None
+    assert snapshot.models is not None and first.engine.propensity is not None
+    assert snapshot.evaluations is not None  # the first: at least one label since none
+    evaluations = snapshot.evaluations
     states = [state for _key, state in snapshot.states if state is not None]
     resumed = Run([], PropensityPolicy(min_labels=50), end=False)
-    resumed.engine.restore(states, first.engine.watermark, model=snapshot.model)
+    resumed.engine.restore(states, first.engine.watermark, models=snapshot.models,
+                           evaluations=evaluations)  # fmt: skip
+    resumed.end = True
     resumed.feed(events[half:])
     assert first.scores + resumed.scores == whole.scores
+    assert resumed.engine.propensity and whole.engine.propensity
+    assert resumed.engine.propensity.report() == whole.engine.propensity.report()
 
 
 DAY = 86_400_000

@@ -8,6 +8,7 @@ approximation; calibration is read in ten equal bins of the predicted probabilit
 from __future__ import annotations
 
 from array import array
+from base64 import b64decode, b64encode
 from math import log
 from typing import Any
 
@@ -104,6 +105,22 @@ class Evaluation:
         self.rules[at] = rule
         self.labels[at] = label
         self.added += 1
+
+    def to_data(self) -> list[str]:
+        """The labels held, oldest first: scores, rules and labels as base64 text (floats in
+        the machine's byte order)."""
+        recent = self.recent
+        scores = array("d", [entry[0] for entry in recent])
+        rules = array("d", [entry[1] for entry in recent])
+        labels = bytes(entry[2] for entry in recent)
+        return [b64encode(a).decode() for a in (scores.tobytes(), rules.tobytes(), labels)]
+
+    def restore(self, data: list[str]) -> None:
+        """Take over `to_data`'s labels (the latest `size` of them)."""
+        scores, rules = array("d", b64decode(data[0])), array("d", b64decode(data[1]))
+        labels = b64decode(data[2])
+        for n in range(len(labels)):
+            self.add(scores[n], rules[n], bool(labels[n]))
 
     @property
     def recent(self) -> list[tuple[float, float, bool]]:

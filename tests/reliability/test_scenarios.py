@@ -158,7 +158,7 @@ def check_model(pipeline, live, records, published, tmp, scenario: str) -> None:
             float(line.split()[-1])
             for worker in live
             for line in pipeline.metrics(worker).splitlines()
-            if line.startswith("journey_propensity_labels{")
+            if line.startswith('journey_propensity_labels{model="session_purchase"')
         )
 
     wait_until(lambda: learned() == len(closed), 60, f"the models to learn {len(closed)} labels")

@@ -90,7 +90,7 @@ class JourneyEngine:
         self.analytics = AnalyticsTable(policy.analytics, part) if policy.analytics else None
         """The windowed tables this engine's facts are counted in (`_tally`)."""
         self.propensity = Propensity(policy.propensity) if policy.propensity else None
-        """The session purchase model this engine's sessions are scored by and teach."""
+        """The propensity models this engine's journeys are scored by and teach."""
         self.identity = Identity(self.states, policy, self._touched)
         self.dirty: set[str] = set()
 

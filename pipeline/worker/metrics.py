@@ -341,6 +341,10 @@ class Metrics:
             self.analytics_records.labels(output)
         for model in MODELS:
             self.scores.labels(model)
+            for outcome in ("positive", "negative"):
+                self.model_labels.labels(model, outcome)
+            for gauge in self.model_figures.values():
+                gauge.labels(model).set(float("nan"))  # no figure before both outcomes are seen
 
     def count_outcomes(self, outcomes: dict[str, int]) -> None:
         for outcome, n in outcomes.items():

@@ -159,7 +159,8 @@ def process(
     state.clock = max(state.clock, t)
     settle(state, t, policy, out)
     _learn(state, event, policy, out)
-    if policy.propensity is not None:
+    tracked = policy.propensity is not None  # the propensity models' history and features
+    if tracked:
         _daily(state, event, out)
     late = t < watermark - policy.sessions.lateness_ms
     session: Session | None = None
@@ -168,7 +169,8 @@ def process(
         session = placement.session
         if session.event_count == 1:
             out.counts[Count.SESSIONS_OPENED] += 1
-            state.session_starts = _recent(state.session_starts, t)
+            if tracked:
+                state.session_starts = _recent(state.session_starts, t)
         if placement.merged_ids:
             report_merge(state, session, placement.merged_ids, out)
         close_sessions(state, placement.overflow, out, over_cap=True)
@@ -182,16 +184,17 @@ def process(
         out.rule_matches[rule.id] += 1
         _apply_rule(state, rule, event, session_id, policy, out)
     kind = event.event_type
-    propensity = policy.propensity is not None and session is not None
-    if propensity and kind == ORDER and session is not None and session.example is None:
-        session.example = session_features(state, session, t, since)  # as it came to order
-        session.sample = digest
+    scored = session if tracked else None
+    if scored is not None and kind == ORDER and scored.example is None:
+        scored.example = session_features(state, scored, t, since)  # as it came to order
+        scored.sample = digest
     if kind in _CART_EVENTS:
         for note in state.cart.apply(event, state.key, session_id, policy.carts):
             out.counts[note] += 1
     elif kind == ORDER:
         state.has_purchased = True
-        state.orders = _recent(state.orders, t)
+        if tracked:
+            state.orders = _recent(state.orders, t)
         for recovery in state.cart.complete_order(event, policy.carts):
             out.counts[Count.RECOVERED] += 1
             out.decisions.append(
@@ -205,16 +208,16 @@ def process(
                     recovery,
                 )
             )
-    elif kind in _PROFILE:
+    elif tracked and kind in _PROFILE:
         _profile(state, event)
-    if propensity and session is not None and not session.converted:
-        sampled = session.example is None or digest < session.sample
+    if scored is not None and not scored.converted:
+        sampled = scored.example is None or digest < scored.sample
         if sampled or out.scoring_on:
-            features = session_features(state, session, t, since)
+            features = session_features(state, scored, t, since)
             if sampled:
-                session.example, session.sample = features, digest
+                scored.example, scored.sample = features, digest
             if out.scoring_on:
-                out.scoring.append((state, session, event, features, kind in _CART_EVENTS))
+                out.scoring.append((state, scored, event, features, kind in _CART_EVENTS))
     state.event_count += 1
     if session is not None:
         session.stage_at_end = state.stage
